@@ -1,0 +1,110 @@
+"""System checks for the D7SMS settings (ids d7sms.E0xx for errors, d7sms.W0xx for warnings)."""
+
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from d7sms import conf
+
+_SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
+BACKENDS = {"d7", "locmem", "console"}
+
+
+def _url_problem(value):
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "it needs an http:// or https:// scheme and a host name"
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        return "its port is not a number"
+    return None
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs=None, **kwargs):
+    user = getattr(settings, "D7SMS", None)
+    if user is not None and not isinstance(user, dict):
+        return [Error("settings.D7SMS must be a dict.", id="d7sms.E000")]
+    messages = []
+    unknown = sorted(set(user or {}) - set(conf.DEFAULTS))
+    if unknown:
+        messages.append(
+            Warning(
+                f"Unknown D7SMS setting(s): {', '.join(unknown)}.",
+                hint="Check the spelling; known settings are listed in d7sms/conf.py.",
+                id="d7sms.W001",
+            )
+        )
+    s = conf.all_settings()
+
+    backend = s["BACKEND"]
+    if backend not in BACKENDS and "." not in str(backend):
+        messages.append(
+            Error(f"D7SMS['BACKEND'] is {backend!r}.", hint="Use 'd7', 'locmem', 'console' or a dotted path.", id="d7sms.E005")
+        )
+    if backend == "d7" and not (s["USERNAME"] and s["PASSWORD"]):
+        messages.append(
+            Error(
+                "D7SMS['USERNAME'] and D7SMS['PASSWORD'] are required to send through D7.",
+                hint="Set them from the environment, or use BACKEND 'locmem' or 'console' in development.",
+                id="d7sms.E001",
+            )
+        )
+    problem = _url_problem(s["BASE_URL"])
+    if problem:
+        messages.append(Error(f"D7SMS['BASE_URL'] is not a usable URL: {problem}.", id="d7sms.E002"))
+
+    callback = s["CALLBACK_BASE_URL"]
+    if not callback:
+        messages.append(
+            Warning(
+                "D7SMS['CALLBACK_BASE_URL'] is empty: D7 cannot report deliveries to this site.",
+                hint="Set it to this site's public URL, e.g. 'https://example.com'.",
+                id="d7sms.W002",
+            )
+        )
+    else:
+        problem = _url_problem(callback)
+        if problem:
+            messages.append(Error(f"D7SMS['CALLBACK_BASE_URL'] is not a usable URL: {problem}.", id="d7sms.E003"))
+        elif not settings.DEBUG and urlsplit(callback).scheme != "https":
+            messages.append(
+                Error(
+                    "D7SMS['CALLBACK_BASE_URL'] must use https when DEBUG is off.",
+                    hint="Webhook URLs carry their authentication token; plain http exposes it.",
+                    id="d7sms.E004",
+                )
+            )
+
+    if s["DLR_LEVEL"] not in (0, 1, 2, 3):
+        messages.append(Error(f"D7SMS['DLR_LEVEL'] must be 0, 1, 2 or 3, not {s['DLR_LEVEL']!r}.", id="d7sms.E006"))
+    if str(s["DLR_METHOD"]).upper() not in ("GET", "POST"):
+        messages.append(Error(f"D7SMS['DLR_METHOD'] must be 'GET' or 'POST', not {s['DLR_METHOD']!r}.", id="d7sms.E007"))
+    if s["DEFAULT_SENDER"] and not _SENDER.match(s["DEFAULT_SENDER"]):
+        messages.append(
+            Error(
+                f"D7SMS['DEFAULT_SENDER'] {s['DEFAULT_SENDER']!r} is not a valid sender.",
+                hint="Up to 11 letters, digits or spaces, or a number of up to 15 digits.",
+                id="d7sms.E008",
+            )
+        )
+    region = s["DEFAULT_REGION"]
+    if region:
+        import phonenumbers
+
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            messages.append(Error(f"D7SMS['DEFAULT_REGION'] {region!r} is not a known region code.", id="d7sms.E009"))
+    for name in ("BATCH_CHUNK_SIZE", "SEND_CHUNK_SIZE", "MAX_RETRIES", "SENDING_TIMEOUT"):
+        value = s[name]
+        if not isinstance(value, int) or value < (0 if name == "MAX_RETRIES" else 1):
+            messages.append(Error(f"D7SMS[{name!r}] must be a positive whole number, not {value!r}.", id="d7sms.E010"))
+    throughput = s["THROUGHPUT"]
+    if throughput is not None and (not isinstance(throughput, (int, float)) or throughput <= 0):
+        messages.append(Error(f"D7SMS['THROUGHPUT'] must be a positive number or None, not {throughput!r}.", id="d7sms.E011"))
+    return messages

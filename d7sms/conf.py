@@ -1,0 +1,78 @@
+"""The ``D7SMS`` settings dict, read lazily so ``override_settings`` works in tests.
+
+Every module reads configuration through :func:`get` (or :func:`all_settings`); nothing is
+cached at import time.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS = {
+    # Where the D7 (or Jasmin) REST API lives, and the account to use.
+    "BASE_URL": "https://rest-api.d7networks.com",
+    "USERNAME": "",
+    "PASSWORD": "",
+    # Sender used when a message names none: up to 11 alphanumerics or a number.
+    "DEFAULT_SENDER": "",
+    # The public URL of this site, as D7 must call it back (no trailing path needed).
+    "CALLBACK_BASE_URL": "",
+    # Mount point of d7sms.urls under CALLBACK_BASE_URL.
+    "URL_PREFIX": "/d7sms/",
+    "CONNECT_TIMEOUT": 5.0,
+    "READ_TIMEOUT": 30.0,
+    # (single part, per part when split) sizes; gateways differ, so they are settings.
+    "GSM7_PART_SIZES": (160, 153),
+    "UCS2_PART_SIZES": (70, 67),
+    # ISO 3166 region used to read national numbers, e.g. "GB"; None accepts only +E.164.
+    "DEFAULT_REGION": None,
+    # "d7" (the real API), "locmem" (an outbox for tests), "console", or a dotted path.
+    "BACKEND": "d7",
+    # 0 = no DLR, 1 = SMSC level, 2 = terminal level, 3 = both.
+    "DLR_LEVEL": 3,
+    "DLR_METHOD": "POST",
+    # Messages per /secure/sendbatch call, and per worker task for single sends.
+    "BATCH_CHUNK_SIZE": 500,
+    "SEND_CHUNK_SIZE": 50,
+    # Messages per second for the whole installation (None: unthrottled).
+    "THROUGHPUT": None,
+    "CACHE_ALIAS": "default",
+    # Retries for errors that certainly did not reach D7, 5xx and 429.
+    "MAX_RETRIES": 5,
+    "RETRY_BACKOFF": 2.0,
+    "RETRY_BACKOFF_MAX": 300.0,
+    # A message left in "sending" longer than this becomes "unknown".
+    "SENDING_TIMEOUT": 300,
+    # django-q2 cluster name to enqueue on (None: the default cluster).
+    "Q_CLUSTER_NAME": None,
+    # Seconds between housekeeping runs (stuck sends, due schedules, balance).
+    "HOUSEKEEPING_INTERVAL": 60,
+    # Webhook authentication: HMAC secret for URL tokens (None: derived from SECRET_KEY),
+    # optional client IP allowlist and Basic auth credentials ("user", "password").
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_ALLOWED_IPS": None,
+    "WEBHOOK_BASIC_AUTH": None,
+    "WEBHOOK_MAX_BODY": 16384,
+    # Admin: warn when the balance falls below this; how long a read balance is trusted.
+    "BALANCE_WARNING_THRESHOLD": Decimal("10"),
+    "BALANCE_CACHE_SECONDS": 300,
+}
+
+
+def all_settings():
+    """Return the effective D7SMS settings: DEFAULTS updated with the project's dict."""
+    user = getattr(django_settings, "D7SMS", None) or {}
+    if not isinstance(user, dict):
+        raise ImproperlyConfigured("settings.D7SMS must be a dict.")
+    merged = dict(DEFAULTS)
+    merged.update(user)
+    return merged
+
+
+def get(name):
+    """Return one D7SMS setting; an unknown name is a programming error."""
+    if name not in DEFAULTS:
+        raise KeyError(f"Unknown D7SMS setting {name!r}.")
+    user = getattr(django_settings, "D7SMS", None) or {}
+    return user.get(name, DEFAULTS[name])

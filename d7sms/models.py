@@ -1,0 +1,230 @@
+"""What d7sms stores: sendouts, their messages, and every call D7 made back to us.
+
+Statuses are changed only through :mod:`d7sms.status`; these classes hold data.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")  # stored, waiting for its schedule
+    QUEUED = "queued", _("Queued")  # due; a worker will claim it
+    SENDING = "sending", _("Sending")  # claimed; the call to D7 is under way
+    UNKNOWN = "unknown", _("Unknown")  # the call's outcome is unknown: a person decides
+    ACCEPTED = "accepted", _("Accepted")  # D7 took it and gave it an id
+    AT_SMSC = "at_smsc", _("At SMSC")  # level-1 DLR: the operator's SMSC took it
+    DELIVERED = "delivered", _("Delivered")
+    UNDELIVERED = "undelivered", _("Undelivered")
+    EXPIRED = "expired", _("Expired")
+    REJECTED = "rejected", _("Rejected")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class BatchStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    SUBMITTING = "submitting", _("Submitting")
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
+    COMPLETED_WITH_FAILURES = "completed_with_failures", _("Completed with failures")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class SendMode(models.TextChoices):
+    SINGLE = "single", _("One /secure/send call per message")
+    BATCH = "batch", _("/secure/sendbatch in chunks")
+
+
+class Batch(models.Model):
+    """One sendout: the same content to many recipients."""
+
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    sender = models.CharField(_("sender"), max_length=20, blank=True)
+    content = models.TextField(_("content"), blank=True)
+    hex_content = models.TextField(_("hex content"), blank=True)
+    coding = models.PositiveSmallIntegerField(_("coding"), null=True, blank=True)
+    parts = models.PositiveSmallIntegerField(_("parts per message"), default=1)
+    dlr_level = models.PositiveSmallIntegerField(_("DLR level"), default=3)
+    mode = models.CharField(_("sent by"), max_length=10, choices=SendMode.choices, default=SendMode.BATCH)
+    schedule_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    remote_schedule = models.BooleanField(
+        _("scheduled at D7"), default=False, help_text=_("Handed to D7 at once with its schedule_at.")
+    )
+    status = models.CharField(_("status"), max_length=24, choices=BatchStatus.choices, default=BatchStatus.SCHEDULED)
+    d7_batch_ids = models.JSONField(_("D7 batch ids"), default=list, blank=True)
+    recipient_count = models.PositiveIntegerField(_("recipients"), default=0)
+    duplicate_count = models.PositiveIntegerField(_("duplicates removed"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    submitted_at = models.DateTimeField(_("handed to D7"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    # A random key per batch: callback URLs carry it so a token cannot be replayed across databases.
+    key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+
+    class Meta:
+        verbose_name = _("sendout")
+        verbose_name_plural = _("sendouts")
+        ordering = ["-created_at", "-id"]
+        permissions = [("send_sms", "Can send SMS")]
+        indexes = [
+            models.Index(fields=["status", "schedule_at"], name="d7sms_batch_due"),
+            models.Index(fields=["-created_at"], name="d7sms_batch_created"),
+        ]
+
+    def __str__(self):
+        return self.name or f"Sendout #{self.pk}"
+
+
+class Message(models.Model):
+    """One SMS to one destination."""
+
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    to = models.CharField(_("to"), max_length=20, help_text=_("E.164"))
+    sender = models.CharField(_("sender"), max_length=20, blank=True)
+    content = models.TextField(_("content"), blank=True)
+    hex_content = models.TextField(_("hex content"), blank=True)
+    coding = models.PositiveSmallIntegerField(_("coding"), null=True, blank=True)
+    parts = models.PositiveSmallIntegerField(_("parts"), default=1)
+    dlr_level = models.PositiveSmallIntegerField(_("DLR level"), default=3)
+    status = models.CharField(_("status"), max_length=12, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    d7_message_id = models.CharField(_("D7 message id"), max_length=64, null=True, blank=True, unique=True)
+    d7_batch_id = models.CharField(_("D7 batch id"), max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    # When a worker may (re)try it: the sweeper enqueues queued messages whose time has come.
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    final_at = models.DateTimeField(_("final status at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A resend may go to the same number in the same sendout; the original may not repeat.
+            models.UniqueConstraint(
+                fields=["batch", "to"], condition=Q(resend_of__isnull=True), name="d7sms_message_batch_to"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="d7sms_msg_due"),
+            models.Index(fields=["batch", "status"], name="d7sms_msg_batch_status"),
+            models.Index(fields=["to"], name="d7sms_msg_to"),
+            models.Index(fields=["-created_at"], name="d7sms_msg_created"),
+            models.Index(fields=["final_at"], name="d7sms_msg_final"),
+        ]
+
+    def __str__(self):
+        return f"{self.to} ({self.status})"
+
+    @property
+    def is_final(self):
+        from d7sms.status import FINAL
+
+        return self.status in FINAL
+
+
+class DeliveryReport(models.Model):
+    """One DLR call as received; applied to its message once the message is known."""
+
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="delivery_reports"
+    )
+    d7_message_id = models.CharField(_("D7 message id"), max_length=64, blank=True, db_index=True)
+    level = models.PositiveSmallIntegerField(_("level"), null=True, blank=True)
+    message_status = models.CharField(_("message status"), max_length=40, blank=True)
+    id_smsc = models.CharField(_("SMSC id"), max_length=64, blank=True)
+    err = models.CharField(_("error"), max_length=10, blank=True)
+    submitted_date = models.DateTimeField(_("submit date"), null=True, blank=True)
+    done_date = models.DateTimeField(_("done date"), null=True, blank=True)
+    params = models.JSONField(_("parameters"), default=dict)
+    method = models.CharField(max_length=8, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
+    problem = models.CharField(_("problem"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery report")
+        verbose_name_plural = _("delivery reports")
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["message", "received_at"], name="d7sms_dlr_message"),
+            models.Index(
+                fields=["d7_message_id"], condition=Q(message__isnull=True), name="d7sms_dlr_orphans"
+            ),
+        ]
+
+    def __str__(self):
+        return f"DLR {self.d7_message_id} level {self.level}: {self.message_status}"
+
+
+class BatchCallback(models.Model):
+    """One batch callback or errback call as received."""
+
+    class Kind(models.TextChoices):
+        CALLBACK = "callback", _("callback")
+        ERRBACK = "errback", _("errback")
+
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    d7_batch_id = models.CharField(_("D7 batch id"), max_length=64, blank=True)
+    to = models.CharField(_("to"), max_length=32, blank=True)
+    status = models.SmallIntegerField(null=True, blank=True)
+    status_text = models.TextField(_("status text"), blank=True)
+    d7_message_id = models.CharField(_("D7 message id"), max_length=64, blank=True, db_index=True)
+    params = models.JSONField(_("parameters"), default=dict)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
+    problem = models.CharField(_("problem"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("batch callback")
+        verbose_name_plural = _("batch callbacks")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["message", "received_at"], name="d7sms_cb_message")]
+
+    def __str__(self):
+        return f"{self.kind} {self.to}"
+
+
+class AccountState(models.Model):
+    """The one row that says whether sending is paused, and the last balance read."""
+
+    paused = models.BooleanField(default=False)
+    pause_reason = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    balance = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    sms_count = models.BigIntegerField(null=True, blank=True)
+    balance_read_at = models.DateTimeField(null=True, blank=True)
+    balance_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("account state")
+        verbose_name_plural = _("account state")
+
+    def __str__(self):
+        return "paused" if self.paused else "active"
+
+    @classmethod
+    def get(cls):
+        """Return the single row, creating it on first use."""
+        return cls.objects.get_or_create(pk=1)[0]

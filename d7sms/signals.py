@@ -1,0 +1,21 @@
+"""Signals for host projects.
+
+All are sent after the change is committed, so a receiver sees the database as it is.
+"""
+
+from django.dispatch import Signal
+
+#: A message's status changed. kwargs: ``message_id``, ``old``, ``new`` (status strings).
+message_status_changed = Signal()
+
+#: Every message of a sendout reached a final status. kwargs: ``batch``.
+batch_completed = Signal()
+
+#: A DLR was stored. kwargs: ``report`` (DeliveryReport), ``message`` (Message or None for an orphan).
+delivery_report_received = Signal()
+
+#: Sending stopped because D7 rejected the credentials or ran out of credit. kwargs: ``reason``.
+sending_paused = Signal()
+
+#: Sending resumed after a successful balance check.
+sending_resumed = Signal()

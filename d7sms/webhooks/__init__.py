@@ -1,0 +1,1 @@
+"""Receivers for the calls D7 makes back to us: DLRs, batch callbacks and errbacks."""

@@ -1,0 +1,118 @@
+"""Settings for the test suite.
+
+``D7SMS_TEST_DATABASE=postgres`` runs on PostgreSQL (127.0.0.1:5432, database ``test``) with
+django-q2's Redis broker and a Redis cache; the default is SQLite with the ORM broker.
+Processes started by the tests (django-q2 clusters, gunicorn) get ``D7SMS_DB_NAME`` so that
+they open the test database rather than the one named here.
+"""
+
+import os
+import tempfile
+
+BACKEND = os.environ.get("D7SMS_TEST_DATABASE", "sqlite")
+REDIS_URL = os.environ.get("D7SMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+SECRET_KEY = "tests-only-secret-key"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "Europe/Berlin"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "d7sms",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if BACKEND == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("D7SMS_DB_NAME", "test"),
+            "USER": "postgres",
+            "HOST": "127.0.0.1",
+            "PORT": 5432,
+            "CONN_MAX_AGE": 60,
+            "TEST": {"NAME": "test_d7sms"},
+        }
+    }
+else:
+    _file = os.path.join(tempfile.gettempdir(), f"d7sms-test-{os.getpid()}.sqlite3")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("D7SMS_DB_NAME", _file),
+            # A file, not memory: cluster processes started by the tests share it.
+            "TEST": {"NAME": _file},
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+if BACKEND == "postgres":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+Q_CLUSTER = {
+    "name": "d7sms_tests",
+    "workers": 2,
+    "timeout": 60,
+    "retry": 90,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": 0.1,
+    "sync": False,
+}
+if BACKEND == "postgres":
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+D7SMS = {
+    "BASE_URL": "http://127.0.0.1:9",  # tests point this at their own sandbox
+    "USERNAME": "foo",
+    "PASSWORD": "bar",
+    "DEFAULT_SENDER": "D7sms",
+    "CALLBACK_BASE_URL": "https://testserver",
+    "DEFAULT_REGION": "GB",
+}
+
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {"TITLE": "d7sms webhooks", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
