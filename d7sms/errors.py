@@ -42,6 +42,7 @@ class D7Error(Exception):
     default_reached = True
 
     def __init__(self, provider_text="", *, status_code=None, reached_provider=...):
+        # ``...`` rather than None, which is a meaningful value here ("unknown").
         self.provider_text = provider_text or ""
         self.status_code = status_code
         self.reached_provider = self.default_reached if reached_provider is ... else reached_provider
@@ -96,6 +97,11 @@ class InvalidRequest(D7Error):
     def __init__(self, provider_text="", *, status_code=None, reached_provider=..., bad_indexes=()):
         self.bad_indexes = tuple(bad_indexes)
         super().__init__(provider_text, status_code=status_code, reached_provider=reached_provider)
+
+    def _message(self):
+        if self.reached_provider is False:
+            return f"Invalid request, not sent to D7: {self.provider_text}"
+        return super()._message()
 
 
 class NoRoute(D7Error):

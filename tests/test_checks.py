@@ -1,0 +1,87 @@
+"""System checks on the D7SMS settings."""
+
+import pytest
+from django.core import checks
+
+from d7sms.checks import check_settings
+
+
+def ids(messages):
+    return sorted(m.id for m in messages)
+
+
+def test_valid_settings_pass(settings):
+    assert check_settings() == []
+
+
+def test_registered_with_django(settings):
+    settings.D7SMS = {**settings.D7SMS, "USERNAME": ""}
+    assert "d7sms.E001" in ids(checks.run_checks())
+
+
+@pytest.mark.parametrize("blank", ["USERNAME", "PASSWORD"])
+def test_missing_credentials(settings, blank):
+    settings.D7SMS = {**settings.D7SMS, blank: ""}
+    assert ids(check_settings()) == ["d7sms.E001"]
+
+
+def test_missing_credentials_fine_with_test_backend(settings):
+    settings.D7SMS = {**settings.D7SMS, "USERNAME": "", "PASSWORD": "", "BACKEND": "locmem"}
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize("url", ["rest-api.d7networks.com", "ftp://host", "http://", "http://host:port"])
+def test_malformed_base_url(settings, url):
+    settings.D7SMS = {**settings.D7SMS, "BASE_URL": url}
+    assert ids(check_settings()) == ["d7sms.E002"]
+
+
+def test_plain_http_callback_refused_without_debug(settings):
+    settings.DEBUG = False
+    settings.D7SMS = {**settings.D7SMS, "CALLBACK_BASE_URL": "http://example.com"}
+    assert ids(check_settings()) == ["d7sms.E004"]
+
+
+def test_plain_http_callback_allowed_in_debug(settings):
+    settings.DEBUG = True
+    settings.D7SMS = {**settings.D7SMS, "CALLBACK_BASE_URL": "http://127.0.0.1:8000"}
+    assert check_settings() == []
+
+
+def test_missing_callback_url_warns(settings):
+    settings.D7SMS = {**settings.D7SMS, "CALLBACK_BASE_URL": ""}
+    assert ids(check_settings()) == ["d7sms.W002"]
+
+
+def test_misspelt_setting_warns(settings):
+    settings.D7SMS = {**settings.D7SMS, "PASWORD": "x"}
+    [warning] = check_settings()
+    assert warning.id == "d7sms.W001" and "PASWORD" in warning.msg
+
+
+def test_not_a_dict(settings):
+    settings.D7SMS = ["BASE_URL"]
+    assert ids(check_settings()) == ["d7sms.E000"]
+
+
+@pytest.mark.parametrize(
+    "name,value,code",
+    [
+        ("DLR_LEVEL", 4, "d7sms.E006"),
+        ("DLR_METHOD", "PUT", "d7sms.E007"),
+        ("DEFAULT_SENDER", "ThisIsTooLongASender", "d7sms.E008"),
+        ("DEFAULT_REGION", "XX", "d7sms.E009"),
+        ("BATCH_CHUNK_SIZE", 0, "d7sms.E010"),
+        ("THROUGHPUT", -1, "d7sms.E011"),
+        ("BACKEND", "carrier-pigeon", "d7sms.E005"),
+    ],
+)
+def test_bad_values(settings, name, value, code):
+    settings.D7SMS = {**settings.D7SMS, name: value}
+    assert ids(check_settings()) == [code]
+
+
+def test_password_never_in_check_messages(settings):
+    settings.D7SMS = {**settings.D7SMS, "PASSWORD": "s3cr3t-pw", "BASE_URL": "nonsense", "DLR_LEVEL": 9}
+    text = " ".join(f"{m.msg} {m.hint}" for m in check_settings())
+    assert "s3cr3t-pw" not in text
