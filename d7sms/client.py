@@ -6,10 +6,8 @@ Every failure is a :mod:`d7sms.errors` exception whose class says what to do nex
 """
 
 import base64
-import datetime
 import json
 import logging
-import math
 import os
 import re
 import ssl
@@ -24,24 +22,12 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
-from d7sms import __version__, conf
+from d7sms import __version__, conf, wire
 from d7sms.errors import InvalidRequest, NotSent, OutcomeUnknown, error_for_response
 
 __all__ = ["D7Client", "SendResult", "BatchResult", "Balance"]
 
 logger = logging.getLogger("d7sms.client")
-
-# Python-friendly and "_" spellings to the names the provider's page uses. The server turns
-# "_" into "-" itself, so this is about sending what the documentation shows.
-_WIRE_KEYS = {
-    "sender": "from",
-    "dlr_url": "dlr-url",
-    "dlr_level": "dlr-level",
-    "dlr_method": "dlr-method",
-    "validity_period": "validity-period",
-    "hex-content": "hex_content",
-}
-_TEXT_KEYS = ("content", "hex_content")
 
 # Built once: json.dumps() with options would build a new encoder on every call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -53,7 +39,6 @@ _OBJECT_ADDRESS = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>:?\s*")
 # Threads sharing one client each hold a connection; fewer slots than threads would make
 # urllib3 drop and reopen connections.
 _POOL_SIZE = 32
-_MAX_REASONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +190,7 @@ class D7Client:
                 payload[key] = value
         for key, value in extra.items():
             if value is not None:
-                payload[_WIRE_KEYS.get(key, key)] = value
+                payload[wire.WIRE_KEYS.get(key, key)] = value
         data = self._call("POST", self._send_url, payload).get("data")
         if isinstance(data, str):
             start = data.find(_SUCCESS_PREFIX)
@@ -225,9 +210,9 @@ class D7Client:
         here with :class:`InvalidRequest` naming their indexes. ``schedule_at`` is a string
         passed as is, an aware datetime or a timedelta (both sent as ``"<N>s"``).
         """
-        wire_globals = _wire_params(globals) if globals else {}
-        wire_messages = [_wire_params(m) if isinstance(m, Mapping) else m for m in messages]
-        expected = _check_batch(wire_messages, wire_globals)
+        wire_globals = wire.wire_params(globals) if globals else {}
+        wire_messages = [wire.wire_params(m) if isinstance(m, Mapping) else m for m in messages]
+        expected = wire.check_batch(wire_messages, wire_globals)
         payload = {"messages": wire_messages}
         if wire_globals:
             payload["globals"] = wire_globals
@@ -237,7 +222,7 @@ class D7Client:
         if errback_url is not None:
             batch_config["errback_url"] = errback_url
         if schedule_at is not None:
-            batch_config["schedule_at"] = _schedule_value(schedule_at)
+            batch_config["schedule_at"] = wire.schedule_value(schedule_at)
         if batch_config:
             payload["batch_config"] = batch_config
         data = self._call("POST", self._batch_url, payload).get("data")
@@ -246,7 +231,7 @@ class D7Client:
             if isinstance(batch_id, str) and batch_id and isinstance(count, int) and not isinstance(count, bool):
                 if count != expected:
                     logger.debug("Batch %s: D7 queued %d messages, %d were sent.", batch_id, count, expected)
-                return BatchResult(batch_id, count, _seconds(data.get("scheduled")), expected)
+                return BatchResult(batch_id, count, wire.seconds_value(data.get("scheduled")), expected)
         raise self._unreadable(data)
 
     def balance(self):
@@ -350,91 +335,6 @@ def _caused_by(exc, kind):
         exc = (getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
                or next((a for a in exc.args if isinstance(a, BaseException)), None))
     return False
-
-
-def _wire_params(params):
-    """Copy one message (or the globals) with the spec's key names, dropping None values."""
-    out = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        key = _WIRE_KEYS.get(key, key)
-        if key == "dlr" and isinstance(value, bool):
-            value = "yes" if value else "no"
-        elif key == "to" and isinstance(value, tuple):
-            value = list(value)
-        out[key] = value
-    return out
-
-
-def _check_batch(messages, globals_):
-    """Return the number of destinations, or raise InvalidRequest for messages D7 would skip."""
-    if not messages:
-        raise InvalidRequest("The batch has no messages.", reached_provider=False)
-    expected = 0
-    problems = []
-    global_to = globals_.get("to")
-    global_text = {k: globals_.get(k) for k in _TEXT_KEYS}
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            problems.append((index, "not a dict"))
-            continue
-        to = message.get("to", global_to)
-        texts = [k for k in _TEXT_KEYS if message.get(k, global_text[k]) not in (None, "")]
-        if isinstance(to, list):
-            if not to or any(t is None or t == "" or isinstance(t, bool) for t in to):
-                problems.append((index, "empty 'to' list or empty destination in it"))
-                continue
-            count = len(to)
-        elif to is None or to == "" or isinstance(to, bool):
-            problems.append((index, "no 'to'"))
-            continue
-        else:
-            count = 1
-        if not texts:
-            problems.append((index, "no content or hex_content"))
-        elif len(texts) == 2:
-            problems.append((index, "both content and hex_content"))
-        else:
-            expected += count
-    if problems:
-        shown = "; ".join(f"message {i}: {why}" for i, why in problems[:_MAX_REASONS])
-        more = f"; and {len(problems) - _MAX_REASONS} more" if len(problems) > _MAX_REASONS else ""
-        raise InvalidRequest(
-            f"D7 would skip or fail {len(problems)} of {len(messages)} messages: {shown}{more}",
-            reached_provider=False,
-            bad_indexes=[i for i, _ in problems],
-        )
-    return expected
-
-
-def _schedule_value(value):
-    """Return ``schedule_at`` for the wire: strings as given, times as ``"<N>s"`` (N >= 1)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime.datetime):
-        if value.utcoffset() is None:
-            # The server reads absolute times in its own zone; a naive value cannot be placed.
-            raise ValueError("schedule_at must be a timezone-aware datetime.")
-        seconds = (value - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
-    elif isinstance(value, datetime.timedelta):
-        seconds = value.total_seconds()
-    else:
-        raise TypeError("schedule_at must be a str, an aware datetime or a timedelta.")
-    # Rounded up, so that a batch never leaves before the time asked for.
-    return f"{max(1, math.ceil(seconds))}s"
-
-
-def _seconds(value):
-    """``"3599.56s"`` -> 3599.56; anything else -> None (the batch was queued regardless)."""
-    if isinstance(value, str) and value.endswith("s"):
-        try:
-            return float(value[:-1])
-        except ValueError:
-            pass
-    elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return float(value)
-    return None
 
 
 def _number_or_nd(value, whole=False):
