@@ -172,17 +172,22 @@ def test_batch_example_3_callbacks(client, sandbox):
     assert {c["params"]["batchId"] for c in calls} == {result.batch_id}
 
 
-@pytest.mark.parametrize(
-    "schedule_at, expected",
-    [
-        ("86400s", 86400),
-        (datetime.timedelta(hours=1), 3600),
-        (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2), 7200),
-        ((datetime.datetime.now() + datetime.timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"), 10800),
-    ],
-    ids=["relative", "timedelta", "aware-datetime", "absolute-local"],
-)
-def test_batch_scheduling(client, sandbox, schedule_at, expected):
+# Times are built when the test runs, not at collection: a long suite would age them.
+_SCHEDULES = {
+    "relative": (lambda: "86400s", 86400),
+    "timedelta": (lambda: datetime.timedelta(hours=1), 3600),
+    "aware-datetime": (lambda: datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2), 7200),
+    "absolute-local": (
+        lambda: (datetime.datetime.now() + datetime.timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"),
+        10800,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(_SCHEDULES))
+def test_batch_scheduling(client, sandbox, kind):
+    make, expected = _SCHEDULES[kind]
+    schedule_at = make()
     result = client.send_batch([{"to": "7777771", "content": "Good morning !"}], schedule_at=schedule_at)
     assert result.message_count == 1
     assert result.scheduled == pytest.approx(expected, abs=60)
