@@ -44,6 +44,15 @@ DEFAULTS = {
     "RETRY_BACKOFF_MAX": 300.0,
     # A message left in "sending" longer than this becomes "unknown".
     "SENDING_TIMEOUT": 300,
+    # A queued message still unclaimed this many seconds after it was due is enqueued again
+    # (its task was lost); claims are atomic, so a second task for it does no harm.
+    "REQUEUE_AFTER": 300,
+    # How long one worker task keeps sending before it hands the rest to a new task; keep it
+    # well under Q_CLUSTER["timeout"], which kills a task mid-call.
+    "TASK_SECONDS": 30,
+    # Send in the calling process instead of through django-q2. None: only with the locmem
+    # and console backends, so host-project tests see their outbox at once.
+    "SYNC": None,
     # django-q2 cluster name to enqueue on (None: the default cluster).
     "Q_CLUSTER_NAME": None,
     # Seconds between housekeeping runs (stuck sends, due schedules, balance).
@@ -54,9 +63,14 @@ DEFAULTS = {
     "WEBHOOK_ALLOWED_IPS": None,
     "WEBHOOK_BASIC_AUTH": None,
     "WEBHOOK_MAX_BODY": 16384,
+    # Time zone of the SMSC clock behind DLR receipt dates (subdate/donedate); D7 does not say.
+    "DLR_TIME_ZONE": "UTC",
     # Admin: warn when the balance falls below this; how long a read balance is trusted.
     "BALANCE_WARNING_THRESHOLD": Decimal("10"),
     "BALANCE_CACHE_SECONDS": 300,
+    # Price of one part in the balance's currency: lets the compose preview say whether the
+    # balance covers a sendout (D7 reports money, not a count of messages). None: unknown.
+    "PRICE_PER_PART": None,
 }
 
 

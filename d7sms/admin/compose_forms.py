@@ -1,0 +1,181 @@
+"""The compose form: what staff type to create a sendout, and its validation."""
+
+import functools
+import re
+
+import phonenumbers
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumbers import geocoder
+
+from d7sms import conf, encoding
+from d7sms.models import SendMode
+
+# Alphanumeric senders are limited to 11 characters by the SMS header; numeric ones to E.164.
+SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
+
+DLR_LEVELS = (
+    (3, _("Operator and handset (recommended)")),
+    (2, _("Handset only")),
+    (1, _("Operator (SMSC) only")),
+    (0, _("No delivery reports")),
+)
+CODINGS = (
+    (8, _("8: UCS-2 (UTF-16BE text)")),
+    (4, _("4: 8-bit binary")),
+    (2, _("2: 8-bit binary (unspecified)")),
+    (3, _("3: Latin-1")),
+    (0, _("0: SMSC default (GSM-7)")),
+)
+WHEN_NOW, WHEN_LATER = "now", "later"
+WHERE_LOCAL, WHERE_D7 = "local", "d7"
+_DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+@functools.lru_cache(maxsize=1)
+def region_choices():
+    """Every region phonenumbers knows, as ``(code, "Name (+44, GB)")``, sorted by name."""
+    rows = []
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        example = phonenumbers.example_number(region)
+        name = geocoder.country_name_for_number(example, "en") if example else ""
+        code = phonenumbers.country_code_for_region(region)
+        rows.append((region, f"{name or region} (+{code}, {region})"))
+    rows.sort(key=lambda row: row[1])
+    return [("", _("None: every number starts with +country code"))] + rows
+
+
+class ComposeForm(forms.Form):
+    """Everything about a sendout except the recipients' contents, which are read separately."""
+
+    name = forms.CharField(label=_("Name"), max_length=200, required=False, help_text=_("For your own reference."))
+    sender = forms.CharField(
+        label=_("Sender"),
+        max_length=16,
+        help_text=_("Up to 11 letters and digits, or a phone number."),
+    )
+    binary = forms.BooleanField(label=_("Binary content (hex)"), required=False)
+    content = forms.CharField(label=_("Message"), required=False, strip=False, widget=forms.Textarea(attrs={"rows": 5}))
+    hex_content = forms.CharField(
+        label=_("Hex content"), required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+    )
+    coding = forms.TypedChoiceField(
+        label=_("Coding"), choices=CODINGS, coerce=int, initial=8, required=False, empty_value=None
+    )
+    recipients = forms.CharField(
+        label=_("Paste numbers"),
+        required=False,
+        strip=False,  # a 100,000-line paste is not copied just to trim it
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text=_("One per line, or separated by commas or semicolons."),
+    )
+    upload = forms.FileField(label=_("…or upload a CSV file"), required=False)
+    column = forms.CharField(
+        label=_("CSV column"),
+        max_length=100,
+        required=False,
+        help_text=_("Its number (1 = first) or header name. Empty: the column that holds phone numbers."),
+    )
+    region = forms.ChoiceField(
+        label=_("Country for national numbers"),
+        required=False,
+        help_text=_("Numbers written without +country code are read as numbers of this country."),
+    )
+    dlr_level = forms.TypedChoiceField(label=_("Delivery reports"), choices=DLR_LEVELS, coerce=int)
+    mode = forms.ChoiceField(
+        label=_("Hand to D7"),
+        choices=(
+            (SendMode.BATCH, _("In batches (recommended for many recipients)")),
+            (SendMode.SINGLE, _("One call per message")),
+        ),
+        initial=SendMode.BATCH,
+    )
+    when = forms.ChoiceField(
+        label=_("Send"),
+        choices=((WHEN_NOW, _("Now")), (WHEN_LATER, _("At a date and time"))),
+        initial=WHEN_NOW,
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+    )
+    schedule_at = forms.DateTimeField(
+        label=_("Date and time"),
+        required=False,
+        input_formats=[_DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=_DATETIME_LOCAL),
+    )
+    where = forms.ChoiceField(
+        label=_("Scheduled by"),
+        choices=(
+            (WHERE_LOCAL, _("This site: messages are handed to D7 when the time comes (can be cancelled until then)")),
+            (WHERE_D7, _("D7: handed over now with the time; D7 sends them then")),
+        ),
+        initial=WHERE_LOCAL,
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = region_choices()
+        self.fields["region"].initial = conf.get("DEFAULT_REGION") or ""
+        self.fields["sender"].initial = conf.get("DEFAULT_SENDER")
+        self.fields["dlr_level"].initial = conf.get("DLR_LEVEL")
+        tz = timezone.get_current_timezone_name()
+        self.fields["schedule_at"].help_text = _("In your time zone, %(tz)s.") % {"tz": tz}
+
+    def clean_sender(self):
+        sender = self.cleaned_data["sender"].strip()
+        if not SENDER.match(sender):
+            raise forms.ValidationError(
+                _("Use up to 11 letters, digits or spaces (e.g. “MyShop”), or a number of up to 15 digits.")
+            )
+        return sender
+
+    def clean_hex_content(self):
+        return re.sub(r"\s+", "", self.cleaned_data["hex_content"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("binary"):
+            coding = data.get("coding")
+            if coding is None:
+                self.add_error("coding", _("Choose the coding of the hex content."))
+            elif "hex_content" in data:
+                try:
+                    encoding.validate_hex_content(data["hex_content"], coding)
+                except ValueError as exc:
+                    self.add_error("hex_content", str(exc))
+        elif not data.get("content", "").strip():
+            self.add_error("content", _("Write the message."))
+        if data.get("when") == WHEN_LATER:
+            at = data.get("schedule_at")
+            if at is None:
+                if "schedule_at" not in self.errors:
+                    self.add_error("schedule_at", _("Give the date and time to send at."))
+            elif at <= timezone.now():
+                self.add_error("schedule_at", _("This time has passed; choose a time in the future."))
+            if data.get("where") == WHERE_D7 and data.get("mode") != SendMode.BATCH:
+                self.add_error("mode", _("Only sendouts handed to D7 in batches can be scheduled at D7."))
+        if data.get("recipients", "").strip() and data.get("upload"):
+            self.add_error("upload", _("Paste numbers or upload a file, not both."))
+        return data
+
+    def draft_fields(self):
+        """The cleaned values as JSON-able strings, for a draft or for re-filling the form."""
+        data = self.cleaned_data
+        at = data.get("schedule_at")
+        return {
+            "name": data["name"],
+            "sender": data["sender"],
+            "binary": bool(data.get("binary")),
+            "content": data.get("content", ""),
+            "hex_content": data.get("hex_content", ""),
+            "coding": data.get("coding") if data.get("coding") is not None else "",
+            "recipients": data.get("recipients", ""),
+            "column": data.get("column", ""),
+            "region": data.get("region", ""),
+            "dlr_level": data["dlr_level"],
+            "mode": data["mode"],
+            "when": data["when"],
+            "schedule_at": at.isoformat() if at else "",
+            "where": data["where"],
+        }

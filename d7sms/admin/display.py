@@ -1,0 +1,125 @@
+"""How statuses and progress look in the admin: badges, progress groups and bars."""
+
+from django import forms
+from django.utils import dateformat, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from d7sms.models import BatchStatus, MessageStatus
+from d7sms.status import FAILURES
+
+S = MessageStatus
+
+#: The stylesheet every d7sms admin page needs (badges, bars, panels).
+MEDIA = forms.Media(css={"all": ("d7sms/admin.css",)})
+
+# The progress bar's segments, in drawing order, and which message statuses fill each.
+GROUPS = (
+    ("delivered", _("delivered"), frozenset({S.DELIVERED})),
+    ("failed", _("failed"), FAILURES),
+    ("accepted", _("accepted"), frozenset({S.ACCEPTED, S.AT_SMSC})),
+    ("waiting", _("waiting"), frozenset({S.PENDING, S.QUEUED, S.SENDING, S.UNKNOWN})),
+    ("cancelled", _("cancelled"), frozenset({S.CANCELLED})),
+)
+GROUP_OF = {status: key for key, _label, statuses in GROUPS for status in statuses}
+
+# Badge colour classes (see static/d7sms/admin.css).
+_TONE = {
+    S.PENDING: "wait",
+    S.QUEUED: "wait",
+    S.SENDING: "busy",
+    S.UNKNOWN: "warn",
+    S.ACCEPTED: "busy",
+    S.AT_SMSC: "busy",
+    S.DELIVERED: "ok",
+    S.UNDELIVERED: "bad",
+    S.EXPIRED: "bad",
+    S.REJECTED: "bad",
+    S.FAILED: "bad",
+    S.CANCELLED: "off",
+    BatchStatus.SCHEDULED: "wait",
+    BatchStatus.SUBMITTING: "busy",
+    BatchStatus.IN_PROGRESS: "busy",
+    BatchStatus.COMPLETED: "ok",
+    BatchStatus.COMPLETED_WITH_FAILURES: "warn",
+    BatchStatus.CANCELLED: "off",
+}
+_LABELS = {**dict(MessageStatus.choices), **dict(BatchStatus.choices)}
+
+
+def short_time(value):
+    """A compact local time for list columns ("24 Nov 14:05"; the year only when not this one)."""
+    if value is None:
+        return "–"
+    local = timezone.localtime(value)
+    fmt = "j M H:i" if local.year == timezone.localdate().year else "j M Y H:i"
+    return format_html('<span title="{}">{}</span>', local.isoformat(" ", "seconds"), dateformat.format(local, fmt))
+
+
+def exact_time(value):
+    """A local time to the second, for histories where order and gaps matter."""
+    if value is None:
+        return "–"
+    return dateformat.format(timezone.localtime(value), "Y-m-d H:i:s")
+
+
+def status_label(status):
+    """The human label of a message or sendout status."""
+    return _LABELS.get(status, status)
+
+
+def tone(status):
+    """The colour class of a status's badge."""
+    return _TONE.get(status, "off")
+
+
+def badge(status):
+    """A coloured badge for a message or sendout status."""
+    return format_html(
+        '<span class="d7-badge d7-{}" data-status="{}">{}</span>',
+        tone(status),
+        status,
+        status_label(status),
+    )
+
+
+def progress(counts):
+    """Summarise ``{status: n}`` as group counts and percentages for the progress bar."""
+    total = sum(counts.values())
+    groups = {key: 0 for key, _label, _statuses in GROUPS}
+    for status, n in counts.items():
+        groups[GROUP_OF.get(status, "waiting")] += n
+    final = groups["delivered"] + groups["failed"] + groups["cancelled"]
+    return {
+        "total": total,
+        "groups": groups,
+        "percent": {key: _percent(n, total) for key, n in groups.items()},
+        "done_percent": int(100 * final / total) if total else 0,
+    }
+
+
+def _percent(n, total):
+    return round(100 * n / total, 2) if total else 0
+
+
+def progress_bar(counts, *, batch_id=None):
+    """The progress bar as HTML: one segment per group, widths as proportions."""
+    summary = progress(counts)
+    total = summary["total"]
+    label_parts = [f"{summary['groups'][key]} {label}" for key, label, _s in GROUPS if summary["groups"][key]]
+    title = ", ".join(label_parts) or str(_("no messages"))
+    segments = format_html_join(
+        "",
+        '<span class="d7-seg d7-seg-{}" data-group="{}" style="width: {}%"></span>',
+        ((key, key, summary["percent"][key]) for key, _label, _s in GROUPS),
+    )
+    return format_html(
+        '<div class="d7-progress"{} title="{}">'
+        '<div class="d7-bar" role="img" aria-label="{}">{}</div>'
+        '<span class="d7-progress-text">{}</span></div>',
+        format_html(' data-batch="{}"', batch_id) if batch_id else "",
+        title,
+        title,
+        segments,
+        f"{summary['done_percent']} %" if total else "–",
+    )

@@ -1,0 +1,315 @@
+"""The message admin: find a message, see its reports and why it failed, resend or cancel it."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from d7sms import status as machine
+from d7sms.admin import attention, display
+from d7sms.admin.batches import SendPermissionMixin
+from d7sms.admin.paging import NO_FACETS, CappedPaginator
+from d7sms.admin.reasons import UNKNOWN_RESOLVED, explain
+from d7sms.models import Batch, BatchCallback, DeliveryReport, Message, MessageStatus
+from d7sms.recipients import InvalidNumber, normalise
+
+S = MessageStatus
+CANCELLABLE = (S.PENDING, S.QUEUED)
+RECENT_BATCHES = 20
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = gettext_lazy("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("failures", _("All failures")), ("waiting", _("Not final yet")), *S.choices]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "failures":
+            return queryset.filter(status__in=machine.FAILURES)
+        if value == "waiting":
+            return queryset.filter(status__in=machine.NOT_FINAL)
+        if value in S.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+class BatchFilter(admin.SimpleListFilter):
+    """The most recent sendouts; any other is reached from its own page (``?batch=<id>``)."""
+
+    title = gettext_lazy("sendout")
+    parameter_name = "batch"
+
+    def lookups(self, request, model_admin):
+        rows = list(Batch.objects.order_by("-created_at", "-id").values_list("pk", "name")[:RECENT_BATCHES])
+        chosen = self.value()
+        if chosen and chosen.isdigit() and all(str(pk) != chosen for pk, _n in rows):
+            rows += list(Batch.objects.filter(pk=chosen).values_list("pk", "name"))
+        return [(str(pk), name or _("Sendout #%(id)s") % {"id": pk}) for pk, name in rows]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(batch_id=value) if value and value.isdigit() else queryset
+
+
+class ResentFilter(admin.SimpleListFilter):
+    title = gettext_lazy("resent")
+    parameter_name = "resent"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Yes")), ("no", _("No")))
+
+    def queryset(self, request, queryset):
+        resent = Exists(Message.objects.filter(resend_of=OuterRef("pk")))
+        if self.value() == "yes":
+            return queryset.filter(resent)
+        if self.value() == "no":
+            return queryset.filter(~resent)
+        return queryset
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeliveryReportInline(ReadOnlyInline):
+    model = DeliveryReport
+    fk_name = "message"
+    verbose_name_plural = gettext_lazy("delivery reports (DLR history)")
+    fields = ("received", "level", "message_status", "err", "done", "applied", "problem", "params")
+    readonly_fields = fields
+    ordering = ("received_at", "id")
+
+    @admin.display(description=gettext_lazy("received"))
+    def received(self, report):
+        return display.exact_time(report.received_at)
+
+    @admin.display(description=gettext_lazy("done date"))
+    def done(self, report):
+        return display.exact_time(report.done_date)
+
+    @admin.display(description=gettext_lazy("applied"))
+    def applied(self, report):
+        return display.exact_time(report.applied_at)
+
+
+class BatchCallbackInline(ReadOnlyInline):
+    model = BatchCallback
+    fk_name = "message"
+    verbose_name_plural = gettext_lazy("batch callbacks (callback history)")
+    fields = ("received", "kind", "status", "status_text", "d7_message_id", "applied", "problem")
+    readonly_fields = fields
+    ordering = ("received_at", "id")
+
+    @admin.display(description=gettext_lazy("received"))
+    def received(self, callback):
+        return display.exact_time(callback.received_at)
+
+    @admin.display(description=gettext_lazy("applied"))
+    def applied(self, callback):
+        return display.exact_time(callback.applied_at)
+
+
+class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
+    # Facet counts would run one COUNT per filter choice over the whole table.
+    show_facets = NO_FACETS
+    list_display = ("to", "status_badge", "sendout", "parts", "accepted", "final", "why_short")
+    list_display_links = ("to",)
+    list_filter = (StatusFilter, BatchFilter, "created_at", ResentFilter)
+    list_select_related = ("batch",)
+    search_fields = ("=to", "=d7_message_id")
+    search_help_text = gettext_lazy("A phone number (in any format) or a D7 message id.")
+    list_per_page = 100
+    show_full_result_count = False
+    paginator = CappedPaginator
+    actions = ("resend_selected", "cancel_selected", "mark_failed")
+    inlines = (DeliveryReportInline, BatchCallbackInline)
+    fieldsets = (
+        (None, {"fields": ("to", "status_badge", "why", "batch", "resend_of", "resent_as")}),
+        (gettext_lazy("Content"), {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level")}),
+        (gettext_lazy("D7"), {"fields": ("d7_message_id", "d7_batch_id", "attempts", "error_code", "last_error")}),
+        (
+            gettext_lazy("Times"),
+            {"fields": ("created_at", "scheduled_at", "submitted_at", "accepted_at", "final_at", "updated_at")},
+        ),
+    )
+
+    @property
+    def media(self):
+        return super().media + display.MEDIA
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            number = normalise(term)
+        except InvalidNumber:
+            number = term
+        # Exact matches only: both columns are indexed, a LIKE over millions of rows is not.
+        return queryset.filter(Q(to=number) | Q(d7_message_id=term)), False
+
+    # -- columns ----------------------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_badge(self, message):
+        return display.badge(message.status)
+
+    @admin.display(description=gettext_lazy("sendout"), ordering="batch")
+    def sendout(self, message):
+        return message.batch or "–"
+
+    @admin.display(description=gettext_lazy("accepted"), ordering="accepted_at")
+    def accepted(self, message):
+        return display.short_time(message.accepted_at)
+
+    @admin.display(description=gettext_lazy("final"), ordering="final_at")
+    def final(self, message):
+        return display.short_time(message.final_at)
+
+    @admin.display(description=gettext_lazy("why it failed"))
+    def why_short(self, message):
+        text = explain(message.status, message.error_code, message.last_error) if message.status in _EXPLAINED else ""
+        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(48)) if text else ""
+
+    @admin.display(description=gettext_lazy("why"))
+    def why(self, message):
+        if message.status not in _EXPLAINED:
+            return _("Delivered to the phone.") if message.status == S.DELIVERED else _("Not final yet.")
+        text = explain(message.status, message.error_code, message.last_error)
+        return format_html('<span class="d7-why-bad">{}</span>', text) if message.status in machine.FAILURES else text
+
+    @admin.display(description=gettext_lazy("resent as"))
+    def resent_as(self, message):
+        rows = message.resends.order_by("pk").values_list("pk", "status")
+        site = self.admin_site.name
+        links = format_html_join(
+            ", ",
+            '<a href="{}">#{}</a> {}',
+            ((reverse(f"{site}:d7sms_message_change", args=[pk]), pk, display.badge(st)) for pk, st in rows),
+        )
+        return links or "–"
+
+    # -- URLs and buttons ---------------------------------------------------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("attention/", wrap(self.attention_view), name="d7sms_message_attention"),
+            path("<int:object_id>/resend/", wrap(self.resend_view), name="d7sms_message_resend"),
+            path("<int:object_id>/cancel/", wrap(self.cancel_view), name="d7sms_message_cancel"),
+            *super().get_urls(),
+        ]
+
+    def attention_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return attention.attention_view(self, request)
+
+    def _act(self, request, object_id, work):
+        message = get_object_or_404(Message, pk=object_id)
+        if not self.has_send_permission(request):
+            raise PermissionDenied
+        target = work(request, message) or message
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:d7sms_message_change", args=[target.pk]))
+
+    def resend_view(self, request, object_id):
+        return require_POST(self._act)(request, object_id, self._resend)
+
+    def cancel_view(self, request, object_id):
+        return require_POST(self._act)(request, object_id, self._cancel)
+
+    def _resend(self, request, message):
+        from d7sms import api
+
+        try:
+            new = api.resend(message, user=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.WARNING)
+            return None
+        self.log_addition(request, new, _("Resend of message #%(id)s.") % {"id": message.pk})
+        self.message_user(request, _("Sent again to %(to)s as a new message #%(id)s.") % {"to": message.to, "id": new.pk})
+        return new
+
+    def _cancel(self, request, message):
+        from d7sms import api
+
+        if message.status in CANCELLABLE and api.cancel_message(message):
+            self.log_change(request, message, _("Cancelled."))
+            self.message_user(request, _("Message to %(to)s cancelled.") % {"to": message.to})
+        else:
+            self.message_user(
+                request, _("Message to %(to)s was not cancelled: it is %(status)s.") % {
+                    "to": message.to, "status": display.status_label(message.status)
+                }, messages.WARNING,
+            )
+        return message
+
+    @admin.action(description=gettext_lazy("Resend selected messages (as new messages)"), permissions=["send"])
+    def resend_selected(self, request, queryset):
+        for message in queryset:
+            self._resend(request, message)
+
+    @admin.action(description=gettext_lazy("Cancel selected messages (if not yet handed to D7)"), permissions=["send"])
+    def cancel_selected(self, request, queryset):
+        for message in queryset:
+            self._cancel(request, message)
+
+    @admin.action(
+        description=gettext_lazy("Mark selected unknown messages as failed (checked: they did not arrive)"),
+        permissions=["send"],
+    )
+    def mark_failed(self, request, queryset):
+        done = 0
+        for message in queryset.filter(status=S.UNKNOWN):
+            note = _("Outcome unknown; marked failed by %(user)s.") % {"user": request.user.get_username()}
+            if machine.change(message, S.FAILED, error_code=UNKNOWN_RESOLVED, last_error=note):
+                self.log_change(request, message, note)
+                done += 1
+        self.message_user(request, _("%(n)d messages marked failed.") % {"n": done}, messages.SUCCESS if done else messages.WARNING)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        message = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if message is not None and self.has_send_permission(request):
+            site = self.admin_site.name
+            extra.update(
+                d7_can_resend=True,
+                d7_can_cancel=message.status in CANCELLABLE,
+                d7_resend_url=reverse(f"{site}:d7sms_message_resend", args=[message.pk]),
+                d7_cancel_url=reverse(f"{site}:d7sms_message_cancel", args=[message.pk]),
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+
+_EXPLAINED = machine.FAILURES | {S.CANCELLED, S.UNKNOWN}

@@ -1,0 +1,43 @@
+"""Why a message failed, in words a person who has never read an SMPP document understands."""
+
+from django.utils.translation import gettext_lazy as _
+
+from d7sms.models import MessageStatus
+
+S = MessageStatus
+
+#: error_code of an ``unknown`` message that staff marked failed.
+UNKNOWN_RESOLVED = "unknown"
+
+# error_code values (receipt states, "errback") as the webhooks store them.
+_BY_CODE = {
+    "UNDELIV": _("The operator could not deliver it to the phone (switched off, out of coverage, or not in service)."),
+    "EXPIRED": _("The phone could not be reached before the message expired."),
+    "REJECTD": _("The operator rejected the message."),
+    "DELETED": _("The message was deleted at the operator before delivery."),
+    "UNKNOWN": _("The operator gave up without saying why."),
+    "errback": _("D7 could not hand the message to any operator."),
+    UNKNOWN_RESOLVED: _("The call to D7 was interrupted and staff decided the message did not arrive."),
+}
+_BY_STATUS = {
+    S.UNDELIVERED: _BY_CODE["UNDELIV"],
+    S.EXPIRED: _BY_CODE["EXPIRED"],
+    S.REJECTED: _BY_CODE["REJECTD"],
+    S.FAILED: _("The message could not be sent."),
+    S.CANCELLED: _("The sending was cancelled before it was handed to D7."),
+    S.UNKNOWN: _(
+        "The call to D7 was interrupted: the message may or may not have been sent. Check with the "
+        "recipient or D7, then resend it or mark it failed."
+    ),
+}
+
+
+def explain(status, error_code="", last_error=""):
+    """A sentence saying why a message in ``status`` did not arrive ('' when it is not a failure)."""
+    if error_code.startswith("ESME_"):
+        text = _("The operator's message centre refused it (%(code)s).") % {"code": error_code}
+    else:
+        text = _BY_CODE.get(error_code) or _BY_STATUS.get(status, "")
+    if last_error and text and last_error not in str(text):
+        return f"{text} {_('Details')}: {last_error}"
+    return str(text or last_error)

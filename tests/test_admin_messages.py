@@ -1,0 +1,312 @@
+"""Managing messages: the list, one message's history and reason, resend, cancel, attention."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from d7sms.admin import paging
+from d7sms.models import AccountState, BatchCallback, DeliveryReport, Message
+from tests.admin_data import S, make_batch
+
+pytest_plugins = ["tests.admin_support"]
+pytestmark = pytest.mark.django_db
+
+LIST = "/admin/d7sms/message/"
+ATTENTION = "/admin/d7sms/message/attention/"
+
+
+def page(message, suffix="change/"):
+    return f"/admin/d7sms/message/{message.pk}/{suffix}"
+
+
+def shown(response):
+    return [m.to for m in response.context["cl"].result_list]
+
+
+# -- the list -------------------------------------------------------------------------------
+
+
+def test_list_columns(viewer_client):
+    batch = make_batch([S.DELIVERED, S.UNDELIVERED])
+    html = viewer_client.get(LIST).content.decode()
+    assert 'data-status="delivered"' in html and 'data-status="undelivered"' in html
+    assert batch.name in html
+    assert "The operator could not deliver" in html  # the reason, shortened, with the full text as title
+
+
+def test_list_filters_by_status_group_batch_and_date(viewer_client):
+    first = make_batch([S.DELIVERED, S.UNDELIVERED, S.QUEUED], name="First")
+    second = make_batch([S.EXPIRED], name="Second")
+    to = lambda batch, status: batch.messages.get(status=status).to
+    assert shown(viewer_client.get(LIST + "?status=failures")) == [to(second, S.EXPIRED), to(first, S.UNDELIVERED)]
+    assert shown(viewer_client.get(LIST + "?status=waiting")) == [to(first, S.QUEUED)]
+    assert shown(viewer_client.get(LIST + "?status=delivered")) == [to(first, S.DELIVERED)]
+    assert len(shown(viewer_client.get(LIST + f"?batch={first.pk}"))) == 3
+    html = viewer_client.get(LIST + f"?batch={first.pk}").content.decode()
+    assert "First" in html and "Second" in html  # recent sendouts are offered as filter choices
+    Message.objects.filter(batch=second).update(created_at=timezone.now() - timezone.timedelta(days=40))
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    assert len(shown(viewer_client.get(LIST, {"created_at__gte": str(midnight)}))) == 3
+
+
+def test_batch_filter_offers_an_old_sendout_when_chosen(viewer_client):
+    old = make_batch([S.DELIVERED], name="Old one")
+    from d7sms.admin import messages as message_admin
+
+    for i in range(message_admin.RECENT_BATCHES):
+        make_batch([], name=f"New {i}")
+    html = viewer_client.get(LIST + f"?batch={old.pk}").content.decode()
+    assert "Old one" in html
+
+
+def test_search_by_number_in_any_format_and_by_d7_id(viewer_client):
+    batch = make_batch([S.DELIVERED, S.DELIVERED])
+    first, second = batch.messages.order_by("pk")
+    Message.objects.filter(pk=second.pk).update(d7_message_id="abc-123")
+    national = "0" + first.to[3:]
+    assert shown(viewer_client.get(LIST, {"q": national})) == [first.to]
+    assert shown(viewer_client.get(LIST, {"q": first.to})) == [first.to]
+    assert shown(viewer_client.get(LIST, {"q": "abc-123"})) == [second.to]
+    assert shown(viewer_client.get(LIST, {"q": "nothing"})) == []
+
+
+def _list_queries(client, n, url=LIST):
+    AccountState.get()
+    Message.objects.all().delete()
+    batch = make_batch([S.UNDELIVERED, S.EXPIRED, S.REJECTED, S.FAILED, S.UNDELIVERED] * (n // 5))
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url.format(batch=batch.pk))
+    assert response.status_code == 200 and len(response.context["cl"].result_list) == n
+    return len(ctx.captured_queries), ctx
+
+
+@pytest.mark.parametrize("url", [LIST, LIST + "?status=failures", LIST + "?o=-2&batch={batch}"])
+def test_list_query_count_does_not_grow_with_rows(sender_client, url):
+    few, _ctx = _list_queries(sender_client, 5, url)
+    many, ctx = _list_queries(sender_client, 50, url)
+    assert few == many, "\n".join(q["sql"] for q in ctx.captured_queries)
+    assert many <= 7  # session, user, 2 x permissions, sendout filter choices, count, page
+    assert not any(
+        "COUNT(" in q["sql"].upper() and "LIMIT" not in q["sql"].upper() for q in ctx.captured_queries
+    ), "a full COUNT(*) was run"
+
+
+def test_very_large_lists_are_not_counted_in_full(viewer_client, monkeypatch):
+    monkeypatch.setattr(paging.CappedPaginator, "count_limit", 4)
+    make_batch([S.DELIVERED] * 12)
+    response = viewer_client.get(LIST + "?p=1")
+    html = response.content.decode()
+    assert response.context["cl"].paginator.capped is True
+    assert re.search(r"about [0-9,]+ or more", html) and "narrow the list" in html
+    monkeypatch.setattr(paging.CappedPaginator, "count_limit", 100)
+    html = viewer_client.get(LIST).content.decode()
+    assert "12 messages" in html
+
+
+def test_the_other_report_lists_are_bounded_too(viewer_client):
+    for url in ("/admin/d7sms/deliveryreport/", "/admin/d7sms/batchcallback/"):
+        response = viewer_client.get(url)
+        assert response.status_code == 200
+        assert response.context["cl"].paginator.__class__ is paging.CappedPaginator
+
+
+# -- one message ------------------------------------------------------------------------------
+
+
+def _reported(message):
+    now = timezone.now()
+    DeliveryReport.objects.create(message=message, d7_message_id="d7-1", level=1, message_status="ESME_ROK", applied_at=now)
+    DeliveryReport.objects.create(
+        message=message, d7_message_id="d7-1", level=2, message_status="UNDELIV", err="001", applied_at=now,
+        params={"err": "001", "text": "<script>x</script>"},
+    )
+    BatchCallback.objects.create(
+        message=message, batch=message.batch, kind="callback", to=message.to[1:], status=1,
+        status_text='Success "d7-1"', d7_message_id="d7-1", applied_at=now,
+    )
+
+
+def test_message_page_shows_why_and_its_history(viewer_client):
+    message = make_batch([S.UNDELIVERED]).messages.get()
+    _reported(message)
+    html = viewer_client.get(page(message)).content.decode()
+    assert "The operator could not deliver it to the phone" in html and "err 001" in html
+    assert 'data-status="undelivered"' in html
+    assert "ESME_ROK" in html and "UNDELIV" in html and "Success &quot;d7-1&quot;" in html
+    assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert 'id="d7-resend"' not in html  # a viewer cannot resend
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error", "text"),
+    [
+        (S.REJECTED, "REJECTD", "delivery receipt REJECTD", "rejected the message"),
+        (S.FAILED, "ESME_RSUBMITFAIL", "SMSC refused the message: ESME_RSUBMITFAIL", "refused it (ESME_RSUBMITFAIL)"),
+        (S.FAILED, "errback", "HTTPAPI error: No route found", "No route found"),
+        (S.EXPIRED, "EXPIRED", "", "before the message expired"),
+        (S.UNKNOWN, "", "Read timed out", "may or may not have been sent"),
+        (S.DELIVERED, "", "", "Delivered to the phone"),
+        (S.ACCEPTED, "", "", "Not final yet"),
+    ],
+)
+def test_message_page_explains_each_outcome(viewer_client, status, code, error, text):
+    message = make_batch([status]).messages.get()
+    Message.objects.filter(pk=message.pk).update(error_code=code, last_error=error)
+    assert text in viewer_client.get(page(message)).content.decode()
+
+
+def test_message_page_offers_resend_and_cancel_to_senders(sender_client):
+    queued, failed = make_batch([S.QUEUED, S.FAILED]).messages.order_by("pk")
+    html = sender_client.get(page(queued)).content.decode()
+    assert 'id="d7-resend"' in html and 'id="d7-cancel"' in html
+    html = sender_client.get(page(failed)).content.decode()
+    assert 'id="d7-resend"' in html and 'id="d7-cancel"' not in html
+    assert 'name="_save"' not in html
+
+
+def test_resend_creates_a_new_linked_message(sender_client, sender_user, locmem):
+    original = make_batch([S.UNDELIVERED]).messages.get()
+    response = sender_client.post(page(original, "resend/"), follow=True)
+    new = Message.objects.get(resend_of=original)
+    assert response.redirect_chain[-1][0] == page(new)
+    assert new.to == original.to and new.created_by == sender_user
+    assert Message.objects.get(pk=original.pk).status == S.UNDELIVERED
+    assert f"as a new message #{new.pk}" in response.content.decode()
+    html = sender_client.get(page(original)).content.decode()
+    assert f'href="/admin/d7sms/message/{new.pk}/change/"' in html  # "resent as"
+
+
+def test_resend_of_a_message_still_on_its_way_is_refused(sender_client, locmem):
+    message = make_batch([S.QUEUED]).messages.get()
+    response = sender_client.post(page(message, "resend/"), follow=True)
+    assert "cancel it instead" in response.content.decode()
+    assert not Message.objects.filter(resend_of=message).exists()
+
+
+def test_cancel_a_queued_message(sender_client, locmem):
+    queued, delivered = make_batch([S.QUEUED, S.DELIVERED]).messages.order_by("pk")
+    response = sender_client.post(page(queued, "cancel/"), follow=True)
+    assert Message.objects.get(pk=queued.pk).status == S.CANCELLED
+    assert "cancelled" in response.content.decode()
+    response = sender_client.post(page(delivered, "cancel/"), follow=True)
+    assert Message.objects.get(pk=delivered.pk).status == S.DELIVERED
+    assert "was not cancelled" in response.content.decode()
+
+
+@pytest.mark.parametrize("action", ["resend/", "cancel/"])
+def test_message_actions_need_post_and_the_send_permission(sender_client, viewer_client, action):
+    message = make_batch([S.QUEUED]).messages.get()
+    assert sender_client.get(page(message, action)).status_code == 405
+    assert viewer_client.post(page(message, action)).status_code == 403
+    assert Message.objects.get(pk=message.pk).status == S.QUEUED
+
+
+def test_list_actions_resend_and_cancel(sender_client, viewer_client, locmem):
+    queued, failed = make_batch([S.QUEUED, S.FAILED]).messages.order_by("pk")
+    assert "resend_selected" not in viewer_client.get(LIST).content.decode()
+    sender_client.post(LIST, {"action": "resend_selected", "_selected_action": [failed.pk]})
+    assert Message.objects.filter(resend_of=failed).count() == 1
+    sender_client.post(LIST, {"action": "cancel_selected", "_selected_action": [queued.pk]})
+    assert Message.objects.get(pk=queued.pk).status == S.CANCELLED
+
+
+# -- needs attention and reports ------------------------------------------------------------
+
+
+def test_attention_page_lists_unknown_orphans_callbacks_and_pause(viewer_client):
+    message = make_batch([S.UNKNOWN, S.DELIVERED]).messages.get(status=S.UNKNOWN)
+    DeliveryReport.objects.create(d7_message_id="lost-1", level=2, message_status="DELIVRD", problem="orphan: no message")
+    BatchCallback.objects.create(kind="errback", to="4479", status_text="<b>bad</b>", problem="no such message")
+    AccountState.objects.create(pk=1, paused=True, pause_reason="Authentication failure")
+    response = viewer_client.get(ATTENTION)
+    html = response.content.decode()
+    counts = {item["key"]: item["count"] for item in response.context["items"]}
+    assert counts == {"unknown": 1, "orphans": 1, "callbacks": 1}
+    assert message.to in html and "lost-1" in html and "&lt;b&gt;bad&lt;/b&gt;" in html
+    assert "Sending is paused" in html and "Authentication failure" in html
+    assert 'id="d7-all-clear"' not in html
+
+
+def test_attention_page_when_all_is_well(viewer_client):
+    html = viewer_client.get(ATTENTION).content.decode()
+    assert 'id="d7-all-clear"' in html
+
+
+def test_attention_page_needs_view_permission(client, django_user_model):
+    user = django_user_model.objects.create_user("nobody", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.get(ATTENTION).status_code == 403
+
+
+def test_account_state_entry_opens_the_attention_page(viewer_client):
+    response = viewer_client.get("/admin/d7sms/accountstate/")
+    assert response.status_code == 302 and response["Location"] == ATTENTION
+
+
+def test_report_lists_filter_orphans_and_problems(viewer_client):
+    message = make_batch([S.DELIVERED]).messages.get()
+    DeliveryReport.objects.create(message=message, d7_message_id="a", level=2, message_status="DELIVRD")
+    DeliveryReport.objects.create(d7_message_id="b", level=2, message_status="DELIVRD", problem="orphan")
+    BatchCallback.objects.create(kind="callback", to="1", problem="unmatched")
+    BatchCallback.objects.create(kind="callback", to="2", applied_at=timezone.now())
+    ids = lambda r: sorted(x.d7_message_id for x in r.context["cl"].result_list)
+    assert ids(viewer_client.get("/admin/d7sms/deliveryreport/?orphan=yes")) == ["b"]
+    assert ids(viewer_client.get("/admin/d7sms/deliveryreport/?orphan=no")) == ["a"]
+    assert ids(viewer_client.get("/admin/d7sms/deliveryreport/?q=a")) == ["a"]
+    tos = lambda r: sorted(x.to for x in r.context["cl"].result_list)
+    assert tos(viewer_client.get("/admin/d7sms/batchcallback/?problem=yes")) == ["1"]
+    assert tos(viewer_client.get("/admin/d7sms/batchcallback/?problem=no")) == ["2"]
+    report = DeliveryReport.objects.get(d7_message_id="b")
+    response = viewer_client.get(f"/admin/d7sms/deliveryreport/{report.pk}/change/")
+    assert response.status_code == 200 and 'name="_save"' not in response.content.decode()
+
+
+def test_report_list_filters_by_level_and_status_without_reading_the_table(viewer_client):
+    DeliveryReport.objects.create(d7_message_id="one", level=1, message_status="ESME_RSUBMITFAIL")
+    DeliveryReport.objects.create(d7_message_id="two", level=2, message_status="DELIVRD")
+    ids = lambda r: [x.d7_message_id for x in r.context["cl"].result_list]
+    assert ids(viewer_client.get("/admin/d7sms/deliveryreport/?level=1")) == ["one"]
+    assert ids(viewer_client.get("/admin/d7sms/deliveryreport/?message_status=DELIVRD")) == ["two"]
+    assert ids(viewer_client.get("/admin/d7sms/deliveryreport/?message_status=other")) == ["one"]
+    AccountState.get()
+    with CaptureQueriesContext(connection) as ctx:
+        viewer_client.get("/admin/d7sms/deliveryreport/")
+    assert not any("DISTINCT" in q["sql"].upper() for q in ctx.captured_queries)
+
+
+def test_unknown_messages_are_marked_failed_or_resent_by_a_person(sender_client, locmem):
+    first, second, delivered = make_batch([S.UNKNOWN, S.UNKNOWN, S.DELIVERED]).messages.order_by("pk")
+    assert sender_client.get(ATTENTION).context["items"][0]["count"] == 2
+    sender_client.post(LIST, {"action": "mark_failed", "_selected_action": [first.pk, delivered.pk]})
+    first.refresh_from_db()
+    assert first.status == S.FAILED and first.error_code == "unknown" and "sender" in first.last_error
+    assert Message.objects.get(pk=delivered.pk).status == S.DELIVERED
+    assert "staff decided the message did not arrive" in sender_client.get(page(first)).content.decode()
+    sender_client.post(page(second, "resend/"))
+    item = sender_client.get(ATTENTION).context["items"][0]
+    assert item["count"] == 0  # resent: decided, though the original stays unknown
+    assert shown(sender_client.get(LIST + "?status=unknown&resent=yes")) == [second.to]
+    assert shown(sender_client.get(LIST + "?status=unknown&resent=no")) == []
+
+
+def test_every_state_changing_url_needs_csrf(sender_user, locmem):
+    from django.test import Client
+
+    batch = make_batch([S.QUEUED, S.FAILED])
+    queued, failed = batch.messages.order_by("pk")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(sender_user)
+    for path in (
+        f"/admin/d7sms/batch/{batch.pk}/cancel/",
+        f"/admin/d7sms/batch/{batch.pk}/retry/",
+        "/admin/d7sms/batch/balance/refresh/",
+        "/admin/d7sms/batch/compose/",
+        page(queued, "cancel/"),
+        page(failed, "resend/"),
+    ):
+        assert strict.post(path).status_code == 403, path
+    assert set(batch.messages.values_list("status", flat=True)) == {S.QUEUED, S.FAILED}
+    assert batch.messages.count() == 2
