@@ -55,6 +55,10 @@ def main():
         commands.append(manage("d7sms_sandbox", "--host", HOST, "--port", str(SANDBOX_PORT), "--user", "sandbox:sandbox:1000"))
     commands.append(manage("qcluster"))
     commands.append(manage("runserver", f"{HOST}:{PORT}", "--noreload"))
+    # Own sessions, so the terminal's Ctrl-C reaches only us and we stop them in order; a
+    # SIGTERM or hang-up to us is treated as Ctrl-C so nothing is left running.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
     procs = [subprocess.Popen(cmd, start_new_session=True) for cmd in commands]
     time.sleep(2)
     print(
