@@ -102,10 +102,16 @@ class Message(models.Model):
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
     )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
-    # When a worker may (re)try it: the sweeper enqueues queued messages whose time has come.
+    # When a worker may (re)try it (null: at once); workers claim only messages that are due.
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # When a task carrying it was last put on the queue (or will retry it). A due message whose
+    # task is older than its due time, or long gone, is enqueued again by the sweeper.
+    enqueued_at = models.DateTimeField(_("enqueued"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
     accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)

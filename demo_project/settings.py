@@ -107,9 +107,23 @@ CACHES = {
     )
 }
 
-# django-q2: the ORM broker needs nothing but the database; D7SMS_REDIS_URL switches to Redis.
-# `retry` must exceed the longest task (a chunk of HTTP calls); a redelivered task finds its
-# messages already claimed and does nothing, so a redelivery never sends twice.
+# django-q2 carries d7sms's send tasks. The choice for a host project:
+# - ORM broker (the default here): nothing to run but the database. Tasks are rows, so with
+#   PostgreSQL several clusters on several hosts share one queue. It redelivers a task whose
+#   worker died after `retry` seconds; measured ~400-750 tasks/s, enough because one task
+#   carries a chunk of messages (SEND_CHUNK_SIZE / BATCH_CHUNK_SIZE), not one.
+# - Redis broker (set D7SMS_REDIS_URL): less load on the database; it drops the task of a
+#   killed worker instead of redelivering it.
+# Either way the database, not the queue, decides: a redelivered task finds its messages
+# already claimed and does nothing, and d7sms's housekeeping (`manage.py d7sms_setup` creates
+# its schedule) re-enqueues messages whose task was lost. So:
+# - `timeout` must exceed D7SMS["TASK_SECONDS"] (a task hands its remaining messages to a new
+#   task after that) plus one read timeout: a task killed by `timeout` leaves the message it
+#   was sending `unknown`;
+# - `retry` must exceed `timeout`, or a task still running is delivered a second time;
+# - `max_attempts` 1: d7sms retries failed sends itself, with backoff, per message;
+# - `catch_up` False: a schedule missed while the cluster was down runs once, not once per
+#   missed tick.
 Q_CLUSTER = {
     "name": "d7sms",
     "workers": int(os.environ.get("D7SMS_Q_WORKERS", "2")),

@@ -6,6 +6,7 @@ Processes started by the tests (django-q2 clusters, gunicorn) get ``D7SMS_DB_NAM
 they open the test database rather than the one named here.
 """
 
+import json
 import os
 import tempfile
 
@@ -113,6 +114,14 @@ D7SMS = {
     "CALLBACK_BASE_URL": "https://testserver",
     "DEFAULT_REGION": "GB",
 }
+
+# Processes started by the tests (see tests/cluster.py) get the test's sandbox and overrides.
+if os.environ.get("D7SMS_TEST_BASE_URL"):
+    D7SMS["BASE_URL"] = os.environ["D7SMS_TEST_BASE_URL"]
+if os.environ.get("D7SMS_TEST_SETTINGS"):
+    D7SMS.update(json.loads(os.environ["D7SMS_TEST_SETTINGS"]))
+if os.environ.get("D7SMS_TEST_Q_CLUSTER"):
+    Q_CLUSTER.update(json.loads(os.environ["D7SMS_TEST_Q_CLUSTER"]))
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 SPECTACULAR_SETTINGS = {"TITLE": "d7sms webhooks", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}

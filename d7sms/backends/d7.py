@@ -1,0 +1,28 @@
+"""The real backend: the D7 REST API through :class:`~d7sms.client.D7Client`."""
+
+from d7sms.backends import base
+from d7sms.client import D7Client
+
+
+class D7Backend(base.BaseBackend):
+    """Sends through D7 with one keep-alive HTTP session for the life of the process."""
+
+    def __init__(self, client=None):
+        self.client = client or D7Client.from_settings()
+
+    def send(self, message):
+        return self.client.send(message.to, **base.message_params(message)).message_id
+
+    def send_batch(self, batch, recipients, *, schedule_at=None):
+        return self.client.send_batch(
+            base.batch_items(batch, recipients),
+            globals=base.batch_globals(batch),
+            schedule_at=schedule_at,
+            **base.batch_config(batch),
+        )
+
+    def balance(self):
+        return self.client.balance()
+
+    def close(self):
+        self.client.close()

@@ -1,0 +1,101 @@
+"""A backend for tests: every message lands in ``d7sms.outbox``, as mail does in ``mail.outbox``.
+
+    D7SMS = {..., "BACKEND": "locmem"}
+
+    d7sms.send_sms("+447700900123", "Your code is 1234")
+    assert d7sms.outbox[0].content == "Your code is 1234"
+
+With the locmem backend messages are sent in the calling process once its transaction commits
+(``D7SMS["SYNC"]``), so inside a ``TestCase`` wrap the call in
+``self.captureOnCommitCallbacks(execute=True)``. Empty the outbox between tests with
+``d7sms.outbox.clear()``. :func:`inject` makes the next calls fail as D7 would.
+"""
+
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import d7sms
+from d7sms.backends import base
+from d7sms.client import Balance, BatchResult
+
+_errors = deque()
+#: What :meth:`LocmemBackend.balance` answers; tests may replace it.
+balance = Balance(Decimal(100), None)
+
+
+@dataclass
+class SentMessage:
+    """One message as D7 would have received it."""
+
+    to: str
+    params: dict
+    message_id: int
+    d7_message_id: str | None
+    d7_batch_id: str | None = None
+    schedule_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def content(self):
+        return self.params.get("content")
+
+    @property
+    def hex_content(self):
+        return self.params.get("hex_content")
+
+    @property
+    def sender(self):
+        return self.params.get("sender")
+
+
+def outbox():
+    """Return ``d7sms.outbox``, creating it on first use."""
+    if not hasattr(d7sms, "outbox"):
+        d7sms.outbox = []
+    return d7sms.outbox
+
+
+def inject(*errors):
+    """Make the next calls raise these :mod:`d7sms.errors` exceptions, one per call, in order."""
+    _errors.extend(errors)
+
+
+def reset():
+    """Empty the outbox and forget injected errors."""
+    outbox().clear()
+    _errors.clear()
+
+
+def _maybe_fail():
+    if _errors:
+        raise _errors.popleft()
+
+
+class LocmemBackend(base.BaseBackend):
+    """Records messages in ``d7sms.outbox`` and answers like a D7 that accepts everything."""
+
+    def __init__(self):
+        outbox()
+
+    def send(self, message):
+        _maybe_fail()
+        d7_id = str(uuid.uuid4())
+        outbox().append(SentMessage(message.to, base.message_params(message), message.pk, d7_id))
+        return d7_id
+
+    def send_batch(self, batch, recipients, *, schedule_at=None):
+        _maybe_fail()
+        batch_id = str(uuid.uuid4())
+        params = base.batch_globals(batch)
+        config = base.batch_config(batch)
+        box = outbox()
+        for item, (pk, to) in zip(base.batch_items(batch, recipients), recipients, strict=True):
+            box.append(SentMessage(to, {**params, **item}, pk, None, batch_id, schedule_at, config))
+        return BatchResult(batch_id, len(recipients), None, len(recipients))
+
+    def balance(self):
+        _maybe_fail()
+        return balance

@@ -1,0 +1,333 @@
+"""Claim messages, hand them to the backend, and record every outcome through :mod:`d7sms.status`.
+
+This is one task's work, whoever runs it (a django-q2 worker through :mod:`d7sms.tasks`, or the
+calling process in SYNC mode); nothing here imports django-q2. A message is claimed (queued ->
+sending, atomically) right before its call, so however often a task is delivered, each message
+is sent at most once. What the call's outcome means for the message:
+
+=====================================  ==========================================================
+outcome                                message
+=====================================  ==========================================================
+accepted (200)                         ``accepted``; /secure/send stores D7's message id
+certainly not sent, 5xx, 429           back to ``queued`` with exponential backoff and jitter;
+                                       ``failed`` after MAX_RETRIES retries
+400, 412 and other refusals            ``failed`` at once, with the provider's text
+outcome unknown (timeout, reset...)    ``unknown``: never retried on its own; a person decides
+credentials rejected, no credit        back to ``queued``; all sending pauses (:mod:`d7sms.pause`)
+=====================================  ==========================================================
+
+Outcomes are written per window of messages in one transaction, never one row at a time.
+"""
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from d7sms import conf, pause, status, throttle
+from d7sms.backends import backend_class
+from d7sms.errors import CredentialsRejected, D7Error, NoCredit, OutcomeUnknown, TransportError
+from d7sms.models import Batch, BatchStatus, Message, MessageStatus
+
+S = MessageStatus
+logger = logging.getLogger("d7sms.sending")
+
+_FIELDS = ("id", "batch_id", "to", "sender", "content", "hex_content", "coding", "dlr_level", "attempts")
+# Calls in a row with an unknown outcome after which a task stops: each one is a message a
+# person must look at, so a D7 that has stopped answering must not use up the whole queue.
+UNKNOWN_STREAK = 3
+# Waking a little late for a retry makes sure the database sees it as due.
+_EPSILON = 0.02
+
+_backends = {}
+# Sendouts the current task has seen submitted and running: an acceptance cannot change them.
+_running = set()
+
+
+def get_backend():
+    """Return this process's backend, created on first use and again when its settings change."""
+    s = conf.all_settings()
+    key = (os.getpid(), *(s[k] for k in ("BACKEND", "BASE_URL", "USERNAME", "PASSWORD", "CONNECT_TIMEOUT", "READ_TIMEOUT")))
+    backend = _backends.get(key)
+    if backend is None:
+        for (pid, *_rest), old in _backends.items():
+            if pid == os.getpid():  # a forked child must not close its parent's connections
+                old.close()
+        _backends.clear()
+        backend = _backends[key] = backend_class(s["BACKEND"])()
+    return backend
+
+
+def due_q(now=None):
+    """Queued messages whose time has come: no retry pending, or its time passed."""
+    now = now or timezone.now()
+    return Q(status=S.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+
+
+def retry_delay(attempt, error=None):
+    """Seconds before retry number ``attempt`` (1-based): exponential, capped, with jitter.
+
+    Half the delay is fixed and half random, so workers that failed together do not retry
+    together. A 429's ``Retry-After`` is honoured (up to the cap).
+    """
+    cap = float(conf.get("RETRY_BACKOFF_MAX"))
+    delay = min(cap, float(conf.get("RETRY_BACKOFF")) * 2 ** max(0, attempt - 1))
+    delay = delay / 2 + random.uniform(0, delay / 2)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        delay = max(delay, min(cap, float(retry_after)))
+    return delay
+
+
+@dataclass
+class Outcomes:
+    """What one window's calls did, by message id."""
+
+    accepted: dict = field(default_factory=dict)  # id -> D7 message id (None in a batch)
+    failed: dict = field(default_factory=dict)  # id -> (error code, text)
+    unknown: dict = field(default_factory=dict)  # id -> text
+    retry: dict = field(default_factory=dict)  # id -> (text, delay)
+    released: list = field(default_factory=list)  # claimed, never called: back to the queue
+    pause_reason: str = ""
+    batch_ids: set = field(default_factory=set)
+
+
+def _describe(error):
+    return str(error)[:1000]
+
+
+def _judge(out, pk, attempts, error):
+    """File the message ``pk`` under the outcome ``error`` stands for."""
+    if isinstance(error, (CredentialsRejected, NoCredit)):
+        out.pause_reason = out.pause_reason or _describe(error)
+        out.released.append(pk)
+    elif isinstance(error, OutcomeUnknown) or (isinstance(error, TransportError) and not error.retryable):
+        out.unknown[pk] = _describe(error)
+    elif isinstance(error, D7Error) and error.retryable:
+        if attempts > conf.get("MAX_RETRIES"):
+            out.failed[pk] = (type(error).__name__, f"{_describe(error)} (gave up after {attempts} attempts)")
+        else:
+            out.retry[pk] = (_describe(error), retry_delay(attempts, error))
+    elif isinstance(error, D7Error):
+        out.failed[pk] = (type(error).__name__, _describe(error))
+    else:
+        # Not a D7 error: a fault in this process, at a point we cannot place before or after
+        # the request left, so the message may have gone out.
+        out.unknown[pk] = f"unexpected error: {type(error).__name__}: {error}"[:1000]
+
+
+def record(out, *, deadline=None, **accepted_fields):
+    """Write a window's outcomes in one transaction; return ``{id: monotonic due}`` of the
+    retries this process will make itself (those due before ``deadline``)."""
+    now = timezone.now()
+    mono = time.monotonic()
+    inline = {}
+    with transaction.atomic():
+        if out.accepted:
+            d7_ids = {pk: v for pk, v in out.accepted.items() if v}
+            status.record_accepted(out.accepted, d7_ids=d7_ids or None, submitted_at=now, **accepted_fields)
+        if out.failed:
+            status.change_many(
+                out.failed,
+                S.FAILED,
+                per_row={
+                    "error_code": {pk: code[:40] for pk, (code, _t) in out.failed.items()},
+                    "last_error": {pk: text for pk, (_c, text) in out.failed.items()},
+                },
+            )
+        if out.unknown:
+            status.change_many(
+                out.unknown, S.UNKNOWN, error_code="outcome_unknown", per_row={"last_error": out.unknown}
+            )
+        if out.retry:
+            # One delay per window (the longest): the window's messages failed together.
+            delay = max(d for _t, d in out.retry.values())
+            text = next(iter(out.retry.values()))[0]
+            at = now + timedelta(seconds=delay)
+            itself = deadline is not None and mono + delay < deadline
+            # enqueued_at = the retry time marks them as covered by this task; otherwise the
+            # sweeper enqueues them once due.
+            status.requeue(out.retry, next_attempt_at=at, error=text, **({"enqueued_at": at} if itself else {}))
+            if itself:
+                inline = {pk: mono + delay + _EPSILON for pk in out.retry}
+        if out.released:
+            # Claimed but never called: the claim's attempt did not happen.
+            status.requeue(out.released, next_attempt_at=None, error=out.pause_reason, attempts=F("attempts") - 1)
+    if out.accepted and out.batch_ids:
+        _batches_submitted(out.batch_ids, now)
+    if out.pause_reason:
+        pause.pause(out.pause_reason)
+    return inline
+
+
+def _batches_submitted(batch_ids, now):
+    batch_ids = set(batch_ids) - _running
+    if not batch_ids:
+        return
+    Batch.objects.filter(pk__in=batch_ids, submitted_at__isnull=True).update(submitted_at=now)
+    # Only a sendout still shown as waiting can change by an acceptance; a running one cannot.
+    early = (BatchStatus.SCHEDULED, BatchStatus.SUBMITTING)
+    for batch_id in Batch.objects.filter(pk__in=batch_ids, status__in=early).values_list("pk", flat=True):
+        status.refresh_batch(batch_id)
+    _running.update(batch_ids)
+
+
+class _Work:
+    """The ids of one task, taken in parts, with the retries it makes itself interleaved."""
+
+    def __init__(self, ids, size, deadline):
+        self.ids = list(dict.fromkeys(ids))
+        self.size = size
+        self.deadline = deadline
+        self.pos = 0
+        self.retries = {}
+
+    def next_part(self):
+        """Return the next ids to try, sleeping for a retry if that is all there is; None when done."""
+        while True:
+            now = time.monotonic()
+            due = [pk for pk, at in self.retries.items() if at <= now]
+            if due:
+                for pk in due:
+                    del self.retries[pk]
+                return due
+            if self.pos < len(self.ids) and (self.deadline is None or now < self.deadline):
+                part = self.ids[self.pos : self.pos + self.size]
+                self.pos += self.size
+                return part
+            if not self.retries:
+                return None
+            time.sleep(max(0.0, min(self.retries.values()) - now))
+
+    def left(self):
+        """The ids this task did not get to (to be handed to another task)."""
+        return self.ids[self.pos :]
+
+
+def send_messages(ids, *, deadline=None):
+    """Send the queued messages ``ids`` one per ``/secure/send`` call; return ids left over.
+
+    Stops at ``deadline`` (a :func:`time.monotonic` value) and returns the messages not yet
+    tried, for the caller to hand to another task. Does nothing while sending is paused, and
+    stops after UNKNOWN_STREAK calls in a row whose outcome is unknown (D7 is not answering):
+    what was not tried stays queued for the sweeper, which comes back after REQUEUE_AFTER.
+    """
+    backend = get_backend()
+    _running.clear()
+    # One claim and one write per SEND_CHUNK_SIZE messages keeps the database off the hot path;
+    # it is also the most messages a killed worker can leave in doubt.
+    work = _Work(ids, throttle.chunk_limit(conf.get("SEND_CHUNK_SIZE")), deadline)
+    streak = 0
+    handed_back = []
+    while (part := work.next_part()) is not None:
+        if pause.is_paused():
+            return []
+        mine = status.claim(part)
+        if not mine:
+            continue
+        out = Outcomes()
+        for message in Message.objects.filter(status.ids_q(mine)).only(*_FIELDS).order_by("pk"):
+            if message.batch_id:
+                out.batch_ids.add(message.batch_id)
+            if out.pause_reason or streak >= UNKNOWN_STREAK:
+                out.released.append(message.pk)
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                out.released.append(message.pk)
+                handed_back.append(message.pk)
+                continue
+            throttle.acquire(1)
+            try:
+                out.accepted[message.pk] = backend.send(message)
+            except Exception as error:  # noqa: BLE001  (every failure is judged and recorded)
+                _log_failure(error, message.pk)
+                _judge(out, message.pk, message.attempts, error)
+            streak = streak + 1 if message.pk in out.unknown else 0
+        work.retries.update(record(out, deadline=deadline))
+        if out.pause_reason:
+            return []
+        if streak >= UNKNOWN_STREAK:
+            logger.error("Stopped sending: %d calls in a row got no usable answer from D7.", streak)
+            return []
+    return handed_back + work.left()
+
+
+def send_batch_chunk(batch_id, ids, *, deadline=None):
+    """Send the queued messages ``ids`` of sendout ``batch_id`` through ``/secure/sendbatch``.
+
+    The messages go in as few calls as the throttle allows, each with the sendout's content in
+    ``globals`` and one item per recipient carrying its own ``dlr-url``. After a 200 they are
+    ``accepted`` (D7 has them; the batch callback or the first report binds each message id)
+    and are never sent again by this app. Returns ids left over, as :func:`send_messages`.
+    """
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status == BatchStatus.CANCELLED:
+        return []
+    backend = get_backend()
+    _running.clear()
+    work = _Work(ids, throttle.chunk_limit(conf.get("BATCH_CHUNK_SIZE")), deadline)
+    while (part := work.next_part()) is not None:
+        if pause.is_paused():
+            return []
+        if throttle.rate() is not None:
+            # A redelivered task must not spend throttle tokens on messages already sent.
+            due = Message.objects.filter(due_q(), status.ids_q(part)).count()
+            if not due:
+                continue
+            throttle.acquire(due)
+        mine = status.claim(part)
+        if not mine:
+            continue
+        rows = list(Message.objects.filter(status.ids_q(mine)).order_by("pk").values_list("pk", "to", "attempts"))
+        out = Outcomes(batch_ids={batch.pk})
+        accepted_fields = {}
+        try:
+            result = backend.send_batch(batch, [(pk, to) for pk, to, _a in rows], schedule_at=_remote_time(batch))
+        except Exception as error:  # noqa: BLE001
+            _log_failure(error, f"sendout {batch.pk}")
+            for pk, _to, attempts in rows:
+                _judge(out, pk, attempts, error)
+        else:
+            if result.message_count != len(rows):
+                logger.warning(
+                    "Sendout %s: D7 batch %s queued %s of the %s messages sent.",
+                    batch.pk, result.batch_id, result.message_count, len(rows),
+                )
+            out.accepted = dict.fromkeys((pk for pk, _to, _a in rows), None)
+            accepted_fields["d7_batch_id"] = result.batch_id
+            _add_d7_batch(batch.pk, result.batch_id)
+        work.retries.update(record(out, deadline=deadline, **accepted_fields))
+        if out.pause_reason:
+            return []
+        if out.unknown:
+            # A whole chunk is in doubt already; the rest waits for the sweeper.
+            logger.error("Stopped sendout %s: D7 gave no usable answer to a sendbatch call.", batch.pk)
+            return []
+    return work.left()
+
+
+def _remote_time(batch):
+    """The time D7 should hold the batch until, or None to send now (also when it has passed)."""
+    if batch.remote_schedule and batch.schedule_at and batch.schedule_at > timezone.now():
+        return batch.schedule_at
+    return None
+
+
+def _add_d7_batch(batch_id, d7_batch_id):
+    with transaction.atomic():
+        # Locked, so that two workers finishing chunks of one sendout do not lose an id.
+        batch = Batch.objects.select_for_update().only("d7_batch_ids").get(pk=batch_id)
+        Batch.objects.filter(pk=batch_id).update(d7_batch_ids=[*batch.d7_batch_ids, d7_batch_id])
+
+
+def _log_failure(error, what):
+    if isinstance(error, D7Error):
+        logger.warning("Sending %s: %s", what, error)
+    else:
+        logger.exception("Sending %s failed unexpectedly; its outcome is unknown.", what)

@@ -1,0 +1,160 @@
+"""The message state machine (d7sms.status): forward-only moves, claims, and sendout status."""
+
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from d7sms import signals, status
+from d7sms.models import Batch, BatchStatus, Message, MessageStatus
+
+S = MessageStatus
+pytestmark = pytest.mark.django_db
+
+
+def make(count=1, *, scheduled=False, batch=None):
+    messages = [Message(to=f"+4479110000{i:02d}", content="x", batch=batch) for i in range(count)]
+    return status.create_many(messages, scheduled=scheduled)
+
+
+def current(message):
+    return Message.objects.values_list("status", flat=True).get(pk=message.pk)
+
+
+def test_new_messages_start_pending_or_queued():
+    [held] = make(scheduled=True)
+    [due] = make(scheduled=False)
+    assert (current(held), current(due)) == (S.PENDING, S.QUEUED)
+
+
+def test_final_statuses_never_change():
+    for final in status.FINAL:
+        for new in S:
+            assert not status.can_change(final, new), (final, new)
+
+
+def test_level_one_report_after_level_two_changes_nothing():
+    [message] = make()
+    assert status.change(message, S.DELIVERED)
+    assert not status.change(message, S.AT_SMSC)
+    assert current(message) == S.DELIVERED
+
+
+def test_change_rereads_a_stale_row():
+    [message] = make()
+    stale = Message.objects.get(pk=message.pk)
+    assert status.change(message, S.SENDING)
+    assert status.change(stale, S.ACCEPTED)  # read as queued; the row says sending; both allow it
+    assert current(message) == S.ACCEPTED and stale.status == S.ACCEPTED
+
+
+def test_change_many_moves_only_allowed_rows_and_sets_values_per_row():
+    a, b, c = make(3)
+    status.change(c, S.CANCELLED)
+    moved = status.change_many(
+        [a.pk, b.pk, c.pk], S.FAILED, per_row={"last_error": {a.pk: "one", b.pk: "two"}}, error_code="E"
+    )
+    assert sorted(moved) == sorted([a.pk, b.pk])
+    rows = dict(Message.objects.values_list("pk", "last_error"))
+    assert (rows[a.pk], rows[b.pk], rows[c.pk]) == ("one", "two", "")
+    assert current(c) == S.CANCELLED
+
+
+def test_claim_is_exclusive_and_counts_the_attempt():
+    messages = make(3)
+    ids = [m.pk for m in messages]
+    assert sorted(status.claim(ids)) == sorted(ids)
+    assert status.claim(ids) == []
+    row = Message.objects.get(pk=ids[0])
+    assert (row.status, row.attempts) == (S.SENDING, 1) and row.claimed_at
+
+
+def test_claim_takes_only_queued_messages():
+    [held] = make(scheduled=True)
+    assert status.claim([held.pk]) == []
+
+
+def test_requeue_only_takes_back_what_is_sending():
+    a, b = make(2)
+    status.claim([a.pk])
+    assert status.requeue([a.pk, b.pk], next_attempt_at=None, error="refused") == 1
+    assert Message.objects.get(pk=a.pk).last_error == "refused"
+
+
+def test_record_accepted_keeps_a_report_that_overtook_the_answer():
+    ahead, normal = make(2)
+    status.claim([ahead.pk, normal.pk])
+    status.change(Message.objects.get(pk=ahead.pk), S.DELIVERED)  # the DLR came first
+    moved = status.record_accepted([ahead.pk, normal.pk], d7_ids={ahead.pk: "id-a", normal.pk: "id-n"})
+    assert moved == [normal.pk]
+    rows = {m.pk: m for m in Message.objects.all()}
+    assert (rows[ahead.pk].status, rows[ahead.pk].d7_message_id) == (S.DELIVERED, "id-a")
+    assert (rows[normal.pk].status, rows[normal.pk].d7_message_id) == (S.ACCEPTED, "id-n")
+
+
+def test_status_change_is_announced_after_commit(django_capture_on_commit_callbacks):
+    [message] = make()
+    seen = []
+    def receiver(old, new, **kwargs):
+        seen.append((old, new))
+
+    signals.message_status_changed.connect(receiver, weak=False, dispatch_uid="t")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            status.claim([message.pk])
+            assert seen == []
+        assert seen == [(S.QUEUED, S.SENDING)]
+    finally:
+        signals.message_status_changed.disconnect(dispatch_uid="t")
+
+
+def sendout():
+    return Batch.objects.create(content="x")
+
+
+def test_batch_status_follows_its_messages(django_capture_on_commit_callbacks):
+    batch = sendout()
+    a, b = make(2, batch=batch)
+    assert status.refresh_batch(batch.pk) == BatchStatus.SUBMITTING
+    status.claim([a.pk, b.pk])
+    status.record_accepted([a.pk])
+    assert status.refresh_batch(batch.pk) == BatchStatus.IN_PROGRESS
+    completed = []
+    signals.batch_completed.connect(lambda **kw: completed.append(kw["batch"].pk), weak=False, dispatch_uid="t")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            status.change(Message.objects.get(pk=a.pk), S.DELIVERED)
+            status.change(Message.objects.get(pk=b.pk), S.UNKNOWN)
+            assert status.refresh_batch(batch.pk) == BatchStatus.IN_PROGRESS
+            status.change(Message.objects.get(pk=b.pk), S.UNDELIVERED)
+            status.refresh_batch(batch.pk)
+            status.refresh_batch(batch.pk)
+        assert Batch.objects.get(pk=batch.pk).status == BatchStatus.COMPLETED_WITH_FAILURES
+        assert completed == [batch.pk]  # once, however often it is refreshed
+    finally:
+        signals.batch_completed.disconnect(dispatch_uid="t")
+
+
+def test_scheduled_batch_shows_scheduled():
+    batch = sendout()
+    make(2, scheduled=True, batch=batch)
+    assert status.refresh_batch(batch.pk) == BatchStatus.SCHEDULED
+
+
+def test_cancel_batch_handles_more_rows_than_one_statement_may_name():
+    batch = sendout()
+    Message.objects.bulk_create(
+        [Message(batch=batch, to=f"+44791{i:07d}", content="x", status=S.QUEUED) for i in range(2000)]
+    )
+    assert status.cancel_batch(batch) == 2000
+    assert Batch.objects.get(pk=batch.pk).status == BatchStatus.CANCELLED
+
+
+@given(st.dictionaries(st.sampled_from(list(S)), st.integers(min_value=1, max_value=5), min_size=1))
+def test_a_message_in_flight_keeps_a_sendout_in_progress(counts):
+    """The shortcut in refresh_batch: with a message at D7 and not final, the status is in progress."""
+    batch = SimpleNamespace(status=BatchStatus.IN_PROGRESS, submitted_at=object())
+    derived = status.derive_batch_status(batch, counts)
+    if any(s in counts for s in (S.ACCEPTED, S.AT_SMSC, S.UNKNOWN)):
+        assert derived == BatchStatus.IN_PROGRESS
