@@ -6,14 +6,12 @@ gone too.
 """
 
 import datetime
-import math
-import re
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from d7sms import conf, encoding, housekeeping, queue, scheduling, status
+from d7sms import conf, encoding, housekeeping, queue, recipients, scheduling, status
 from d7sms.client import Balance
 from d7sms.models import AccountState, Batch, Message, SendMode
 from d7sms.recipients import InvalidNumber, clean_list, normalise
@@ -28,9 +26,7 @@ __all__ = [
     "send_sms",
 ]
 
-_SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
 # 8-bit binary messages: bytes in one message, and per part when split.
-_BINARY_PART_SIZES = (140, 134)
 
 
 def send_sms(to, content=None, *, hex_content=None, coding=None, sender=None, schedule_at=None,
@@ -216,12 +212,7 @@ def _content(content, hex_content, coding):
             raw = encoding.validate_hex_content(hex_content, coding)
         except ValueError as exc:
             raise ValidationError(str(exc), code="hex_content") from None
-        if coding == encoding.UCS2:
-            units, sizes = len(raw) // 2, conf.get("UCS2_PART_SIZES")
-        else:
-            units, sizes = len(raw), _BINARY_PART_SIZES
-        parts = 1 if units <= sizes[0] else math.ceil(units / sizes[1])
-        return "", hex_content.lower(), coding, parts
+        return "", hex_content.lower(), coding, encoding.binary_parts(raw, coding)
     if not isinstance(content, str):
         raise ValidationError("content must be text.", code="content")
     info = encoding.analyse(content)
@@ -232,22 +223,17 @@ def _content(content, hex_content, coding):
     payload = encoding.message_payload(content)
     if "hex_content" in payload or coding == encoding.UCS2:
         # Text outside GSM 03.38 sent as plain content arrives garbled: it goes as UTF-16 hex.
-        parts = info.parts if info.coding == encoding.UCS2 else _ucs2_parts(content)
+        parts = info.parts if info.coding == encoding.UCS2 else encoding.ucs2_parts(content)
         return content, encoding.hex_content(content), encoding.UCS2, parts
     return content, "", None, info.parts
 
 
-def _ucs2_parts(text):
-    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
-    single, multi = conf.get("UCS2_PART_SIZES")
-    return 1 if units <= single else math.ceil(units / multi)
-
 
 def _sender(sender):
     sender = sender if sender not in (None, "") else conf.get("DEFAULT_SENDER")
-    if sender and not _SENDER.match(sender):
+    if sender and not recipients.is_valid_sender(sender):
         raise ValidationError(
-            f"Invalid sender {sender!r}: up to 11 letters, digits or spaces, or a number of up to 15 digits.",
+            f"Invalid sender {sender!r}: {recipients.SENDER_RULE}.",
             code="sender",
         )
     return sender or ""

@@ -1,14 +1,13 @@
 """System checks for the D7SMS settings (ids d7sms.E0xx for errors, d7sms.W0xx for warnings)."""
 
-import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from d7sms import conf
+from d7sms.recipients import SENDER_RULE, is_valid_sender
 
-_SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
 BACKENDS = {"d7", "locmem", "console"}
 
 
@@ -86,11 +85,11 @@ def check_settings(app_configs=None, **kwargs):
         messages.append(Error(f"D7SMS['DLR_LEVEL'] must be 0, 1, 2 or 3, not {s['DLR_LEVEL']!r}.", id="d7sms.E006"))
     if str(s["DLR_METHOD"]).upper() not in ("GET", "POST"):
         messages.append(Error(f"D7SMS['DLR_METHOD'] must be 'GET' or 'POST', not {s['DLR_METHOD']!r}.", id="d7sms.E007"))
-    if s["DEFAULT_SENDER"] and not _SENDER.match(s["DEFAULT_SENDER"]):
+    if s["DEFAULT_SENDER"] and not is_valid_sender(s["DEFAULT_SENDER"]):
         messages.append(
             Error(
                 f"D7SMS['DEFAULT_SENDER'] {s['DEFAULT_SENDER']!r} is not a valid sender.",
-                hint="Up to 11 letters, digits or spaces, or a number of up to 15 digits.",
+                hint=f"Use {SENDER_RULE}.",
                 id="d7sms.E008",
             )
         )

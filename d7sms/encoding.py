@@ -97,6 +97,32 @@ def analyse(text, *, gsm7_sizes=None, ucs2_sizes=None):
     return TextInfo(coding, units, parts, multi, ucs2_chars, extended)
 
 
+# 8-bit data fills 140 octets in one part, 134 when split (6 go to the concatenation header).
+OCTET_PART_SIZES = (140, 134)
+
+
+def binary_parts(raw, coding):
+    """Parts for binary content ``raw`` (bytes) sent with ``coding``: 2-byte units for UCS-2,
+    octets for every other coding."""
+    if coding == UCS2:
+        single, multi = _sizes(None, "UCS2_PART_SIZES")
+        units = len(raw) // 2
+    else:
+        (single, multi), units = OCTET_PART_SIZES, len(raw)
+    if units == 0:
+        return 0
+    return 1 if units <= single else -(-units // multi)
+
+
+def ucs2_parts(text):
+    """Parts for ``text`` sent as UCS-2 even when it would fit GSM-7."""
+    single, multi = _sizes(None, "UCS2_PART_SIZES")
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
+    if units <= single:
+        return 1 if units else 0
+    return _split_count(text, multi, None) if units != len(text) else -(-units // multi)
+
+
 def _in_order(chars, text):
     # Set operations and str.index run in C; a per-character Python loop would not.
     return tuple(sorted(chars, key=text.index))

@@ -1,5 +1,6 @@
-"""Phone numbers: validate, normalise to E.164, and read recipient lists."""
+"""Addresses: phone numbers validated and normalised to E.164, recipient lists, sender ids."""
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -16,6 +17,16 @@ _PARSE_ERRORS = {
 }
 # Types that can never receive an SMS.
 _NO_SMS = {PhoneNumberType.FIXED_LINE, PhoneNumberType.PAGER, PhoneNumberType.VOICEMAIL}
+
+
+# Alphanumeric senders are limited to 11 characters by the SMS header; numeric ones to E.164.
+_SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
+SENDER_RULE = "up to 11 letters, digits or spaces, or a number of up to 15 digits"
+
+
+def is_valid_sender(value):
+    """True when ``value`` can be an SMS sender (``SENDER_RULE``)."""
+    return isinstance(value, str) and bool(_SENDER.match(value))
 
 
 class InvalidNumber(ValueError):

@@ -259,3 +259,19 @@ def test_validate_rejects_mutations(text, data):
         assume(mutated)
     with pytest.raises(ValueError, match=expected):
         validate_hex_content(mutated, 8)
+
+
+@pytest.mark.parametrize(
+    "size, coding, parts",
+    [(0, 4, 0), (140, 4, 1), (141, 4, 2), (268, 4, 2), (269, 4, 3), (140, 8, 1), (142, 8, 2), (268, 8, 2)],
+)
+def test_binary_parts(size, coding, parts):
+    assert encoding.binary_parts(bytes(size), coding) == parts
+
+
+def test_ucs2_parts_for_text_that_would_fit_gsm7():
+    assert encoding.ucs2_parts("a" * 70) == 1
+    assert encoding.ucs2_parts("a" * 71) == 2
+    # 66 letters then an emoji: the surrogate pair does not fit in the first 67-unit part.
+    assert encoding.ucs2_parts("a" * 66 + "\U0001F600" + "a" * 10) == 2
+    assert encoding.ucs2_parts("a" * 66 + "\U0001F600" + "a" * 66) == 3

@@ -5,7 +5,6 @@ One URL takes three kinds of POST: the compose form (answered with a preview), "
 stored before confirm: the preview carries the draft as a signed token (see drafts.py).
 """
 
-import math
 from decimal import Decimal
 
 from django.contrib import messages
@@ -24,7 +23,6 @@ from d7sms.admin.recipient_input import ListError, read_csv, read_pasted
 
 SHOWN_NUMBERS = 10
 # Binary content is counted in octets: 140 in one message, 134 per part of a long one.
-_OCTET_SIZES = (140, 134)
 
 
 def compose_view(model_admin, request):
@@ -197,12 +195,7 @@ def message_parts(fields):
     """Parts each message of the draft takes, counted as d7sms.api counts them when storing."""
     if not fields["binary"]:
         return encoding.analyse(fields["content"]).parts
-    octets = len(fields["hex_content"]) // 2
-    if fields["coding"] == encoding.UCS2:
-        units, (single, multi) = octets // 2, conf.get("UCS2_PART_SIZES")
-    else:
-        units, (single, multi) = octets, _OCTET_SIZES
-    return 1 if units <= single else math.ceil(units / multi)
+    return encoding.binary_parts(bytes.fromhex(fields["hex_content"]), fields["coding"])
 
 
 def price_per_part():

@@ -7,13 +7,9 @@ import phonenumbers
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from phonenumbers import geocoder
 
-from d7sms import conf, encoding
+from d7sms import conf, encoding, recipients
 from d7sms.models import SendMode
-
-# Alphanumeric senders are limited to 11 characters by the SMS header; numeric ones to E.164.
-SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
 
 DLR_LEVELS = (
     (3, _("Operator and handset (recommended)")),
@@ -36,6 +32,10 @@ _DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 @functools.lru_cache(maxsize=1)
 def region_choices():
     """Every region phonenumbers knows, as ``(code, "Name (+44, GB)")``, sorted by name."""
+    # Imported here: the geocoder's data is ~130 MB, which every process importing the admin
+    # (cluster workers included) would otherwise carry.
+    from phonenumbers import geocoder
+
     rows = []
     for region in phonenumbers.SUPPORTED_REGIONS:
         example = phonenumbers.example_number(region)
@@ -124,7 +124,7 @@ class ComposeForm(forms.Form):
 
     def clean_sender(self):
         sender = self.cleaned_data["sender"].strip()
-        if not SENDER.match(sender):
+        if not recipients.is_valid_sender(sender):
             raise forms.ValidationError(
                 _("Use up to 11 letters, digits or spaces (e.g. “MyShop”), or a number of up to 15 digits.")
             )
