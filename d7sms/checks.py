@@ -106,4 +106,27 @@ def check_settings(app_configs=None, **kwargs):
     throughput = s["THROUGHPUT"]
     if throughput is not None and (not isinstance(throughput, (int, float)) or throughput <= 0):
         messages.append(Error(f"D7SMS['THROUGHPUT'] must be a positive number or None, not {throughput!r}.", id="d7sms.E011"))
+    q_cluster = getattr(settings, "Q_CLUSTER", None) or {}
+    timeout = q_cluster.get("timeout")
+    # A task stops starting calls after TASK_SECONDS; the last call may then take its timeouts.
+    longest = s["TASK_SECONDS"] + s["CONNECT_TIMEOUT"] + s["READ_TIMEOUT"]
+    if isinstance(timeout, (int, float)) and longest >= timeout:
+        messages.append(
+            Warning(
+                f"D7SMS['TASK_SECONDS'] plus CONNECT_TIMEOUT and READ_TIMEOUT ({longest:g} s) reaches "
+                f"Q_CLUSTER['timeout'] ({timeout}): django-q2 may kill a task in the middle of a call to D7, "
+                "leaving its messages 'unknown'.",
+                hint="Raise Q_CLUSTER['timeout'] or lower TASK_SECONDS.",
+                id="d7sms.W003",
+            )
+        )
+    retry = q_cluster.get("retry")
+    if isinstance(timeout, (int, float)) and isinstance(retry, (int, float)) and retry <= timeout:
+        messages.append(
+            Warning(
+                f"Q_CLUSTER['retry'] ({retry}) is not above Q_CLUSTER['timeout'] ({timeout}).",
+                hint="django-q2 then redelivers tasks that are still running; keep retry above timeout.",
+                id="d7sms.W004",
+            )
+        )
     return messages

@@ -93,8 +93,8 @@ else:
 Q_CLUSTER = {
     "name": "d7sms_tests",
     "workers": 2,
-    "timeout": 60,
-    "retry": 90,
+    "timeout": 90,
+    "retry": 120,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,

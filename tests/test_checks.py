@@ -85,3 +85,14 @@ def test_password_never_in_check_messages(settings):
     settings.D7SMS = {**settings.D7SMS, "PASSWORD": "s3cr3t-pw", "BASE_URL": "nonsense", "DLR_LEVEL": 9}
     text = " ".join(f"{m.msg} {m.hint}" for m in check_settings())
     assert "s3cr3t-pw" not in text
+
+
+def test_task_seconds_close_to_cluster_timeout_warns(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 40, "retry": 60}
+    settings.D7SMS = {**settings.D7SMS, "TASK_SECONDS": 30, "READ_TIMEOUT": 30}
+    assert ids(check_settings()) == ["d7sms.W003"]
+
+
+def test_retry_not_above_timeout_warns(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 120, "retry": 120}
+    assert ids(check_settings()) == ["d7sms.W004"]
