@@ -15,17 +15,20 @@ The helpers below turn stored rows into D7 parameters, so every backend sees (an
 backends record) exactly what D7 would receive.
 """
 
+from abc import ABC, abstractmethod
+
 from d7sms import conf
 from d7sms.webhooks import tokens
 
 
-class BaseBackend:
+class BaseBackend(ABC):
     """Send messages somewhere. Subclasses implement :meth:`send`, :meth:`send_batch`, :meth:`balance`."""
 
+    @abstractmethod
     def send(self, message):
         """Send one :class:`~d7sms.models.Message` through ``/secure/send``; return D7's message id."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send_batch(self, batch, recipients, *, schedule_at=None):
         """Send ``batch``'s content to ``recipients`` through one ``/secure/sendbatch`` call.
 
@@ -33,11 +36,10 @@ class BaseBackend:
         datetime for D7 to hold the batch until, or None. Returns a
         :class:`~d7sms.client.BatchResult`.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def balance(self):
         """Return the account's :class:`~d7sms.client.Balance`."""
-        raise NotImplementedError
 
     def close(self):
         """Release connections; the backend is not used afterwards."""
