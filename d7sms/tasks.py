@@ -1,5 +1,5 @@
 """django-q2 entry points. Each is thin: the work is in :mod:`d7sms.sending`,
-:mod:`d7sms.scheduling` and :mod:`d7sms.housekeeping`.
+:mod:`d7sms.scheduling`, :mod:`d7sms.housekeeping` and :mod:`d7sms.webhooks.apply`.
 
 A task stops taking new messages after TASK_SECONDS and hands the rest to a new task, so it
 never runs into ``Q_CLUSTER["timeout"]``, which would kill it mid-call.
@@ -37,5 +37,10 @@ def fire_due():
 
 
 def housekeeping():
-    """One housekeeping pass (see :mod:`d7sms.housekeeping`)."""
-    return _housekeeping.run()
+    """One housekeeping pass (see :mod:`d7sms.housekeeping`), then apply orphan reports whose
+    message has learnt its D7 id since they arrived."""
+    from d7sms.webhooks import apply
+
+    done = _housekeeping.run()
+    done["orphans_applied"] = apply.apply_bound_orphans()
+    return done

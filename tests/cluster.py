@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from django.conf import settings as django_settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ class Cluster:
             DJANGO_SETTINGS_MODULE="tests.settings",
             PYTHONPATH=str(ROOT) + os.pathsep + self.env.get("PYTHONPATH", ""),
             D7SMS_DB_NAME=str(connection.settings_dict["NAME"]),
+            D7SMS_TEST_Q_NAME=django_settings.Q_CLUSTER["name"],
             PYTHONUNBUFFERED="1",
         )
         if base_url:

@@ -66,7 +66,8 @@ if BACKEND == "postgres":
             "HOST": "127.0.0.1",
             "PORT": 5432,
             "CONN_MAX_AGE": 60,
-            "TEST": {"NAME": "test_d7sms"},
+            # Per process, so two runs on one server never flush each other's tables.
+            "TEST": {"NAME": f"test_d7sms_{os.getpid()}"},
         }
     }
 else:
@@ -91,7 +92,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 Q_CLUSTER = {
-    "name": "d7sms_tests",
+    # Per test run (clusters it starts inherit it), so concurrent runs sharing one Redis never
+    # take each other's tasks.
+    "name": os.environ.get("D7SMS_TEST_Q_NAME", f"d7sms_tests_{os.getpid()}"),
     "workers": 2,
     "timeout": 90,
     "retry": 120,

@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError
 
 from d7sms import signals
-from d7sms.models import BatchCallback, DeliveryReport, Message, MessageStatus
+from d7sms.models import AccountState, BatchCallback, DeliveryReport, Message, MessageStatus
 from d7sms.webhooks import apply, security, storage
 from d7sms.webhooks.tokens import any_dlr_url, dlr_url, make_token
 from tests.webhook_support import (
@@ -224,6 +224,29 @@ def test_bound_elsewhere_orphans_are_swept(client):
     message = make_message(d7_id="d7-sweep")
     assert apply.apply_bound_orphans() == 1
     assert status_of(message) == S.EXPIRED
+
+
+def test_housekeeping_task_applies_bound_orphans(client, settings):
+    settings.D7SMS = {**settings.D7SMS, "BACKEND": "locmem"}
+    from d7sms import tasks
+
+    client.post(any_dlr_path(), level2("d7-housekeeping", "DELIVRD"))
+    message = make_message(d7_id="d7-housekeeping")
+    assert tasks.housekeeping()["orphans_applied"] == 1
+    assert status_of(message) == S.DELIVERED
+
+
+def test_errback_for_no_credit_pauses_sending(client):
+    from d7sms import pause
+
+    batch, [message] = make_batch(["+447700900018"], status=S.ACCEPTED)
+    text = "Cannot charge submit_sm, check RouterPB log file for details"
+    assert not pause.is_paused(fresh=True)
+    response = client.get(batch_path(batch.key, "errback"), errback_params("447700900018", text))
+    assert response.content == ACK
+    assert status_of(message) == S.FAILED
+    assert pause.is_paused(fresh=True)
+    assert "could not charge" in AccountState.get().pause_reason
 
 
 def test_url_builders_match_routes(settings):

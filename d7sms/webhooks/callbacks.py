@@ -7,7 +7,7 @@ further), and any orphan DLRs waiting for that id are applied. An errback fails 
 
 from django.utils import timezone
 
-from d7sms import status
+from d7sms import pause, status
 from d7sms.models import Batch, BatchCallback, Message, MessageStatus
 from d7sms.webhooks import apply, storage
 
@@ -59,7 +59,14 @@ def _apply_callback(message, row, d7_id):
     apply.apply_orphans(message)
 
 
+NO_CREDIT = "Cannot charge submit_sm"
+
+
 def _apply_errback(message, row):
+    if NO_CREDIT in (row.status_text or ""):
+        # D7 answers a sendbatch without credit with 200 and fails each message here: this is
+        # the only place we learn of it, so stop sending until a balance check succeeds.
+        pause.pause(f"D7 could not charge the account: {row.status_text[:200]}")
     if not status.change(message, S.FAILED, error_code="errback", last_error=row.status_text or "errback"):
         apply.lock_message(message)
         if BatchCallback.objects.filter(message=message, kind=row.kind, applied_at__isnull=False).exists():
