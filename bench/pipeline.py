@@ -99,6 +99,10 @@ def prepare(database, sandbox_url, d7sms_settings, workers):
     import django
 
     django.setup()
+    # One INFO line per enqueued task would bury the figures.
+    import logging
+
+    logging.getLogger("django-q").setLevel(logging.WARNING)
     if database == "postgres":
         from d7sms import queue
 
