@@ -15,6 +15,7 @@ import sys
 import time
 
 import pipeline
+from tests.cluster import numbers
 
 TARGET_RATE = 5_000
 TARGET_RSS_MB = 300
@@ -36,7 +37,7 @@ def main(argv=None):
         from d7sms.models import Message, MessageStatus
         from tests.cluster import Cluster
 
-        recipients = pipeline.numbers(args.recipients)
+        recipients = numbers(args.recipients)
         print(f"batch_bench: {args.recipients:,} recipients, {args.workers} workers, {args.database}, "
               f"{conf.get('BATCH_CHUNK_SIZE')} per sendbatch call", flush=True)
         with Cluster() as cluster, pipeline.PeakRSS(cluster.process.pid) as cluster_rss:

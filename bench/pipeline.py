@@ -22,14 +22,6 @@ BENCH_USER = ("bench", "bench")
 CALLBACK = "https://127.0.0.1:9"  # nothing listens: the sandbox's reports fail at once
 
 
-def numbers(count, start=0):
-    """``count`` distinct valid UK mobile numbers; none ends in 7 (the sandbox's "no route")."""
-    out, n = [], start
-    while len(out) < count:
-        if n % 10 != 7:
-            out.append(f"+447911{n:06d}")
-        n += 1
-    return out
 
 
 class SandboxProcess:

@@ -19,6 +19,7 @@ import threading
 import time
 
 import pipeline
+from tests.cluster import numbers
 
 TARGET = 0.6
 CONTENT = "Benchmark message"
@@ -30,7 +31,7 @@ def baseline(url, total, concurrency):
 
     auth = "Basic " + base64.b64encode(":".join(pipeline.BENCH_USER).encode()).decode()
     headers = {"Authorization": auth, "Content-Type": "application/json", "Accept": "application/json"}
-    to_send = pipeline.numbers(total, start=500_000)
+    to_send = numbers(total, start=500_000)
     errors = []
 
     def run(part):
@@ -62,7 +63,7 @@ def through_cluster(total, workers):
     from d7sms.models import Message, MessageStatus, SendMode
     from tests.cluster import Cluster
 
-    recipients = pipeline.numbers(total)
+    recipients = numbers(total)
     with Cluster():
         started = time.perf_counter()
         d7sms.send_batch(recipients, CONTENT, mode=SendMode.SINGLE, dlr_level=0)

@@ -107,3 +107,13 @@ def wait_for(predicate, timeout, interval=0.2, message="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"Timed out after {timeout} s waiting for {message}.")
         time.sleep(interval)
+
+
+def numbers(count, start=0):
+    """``count`` distinct valid UK mobile numbers; none ends in 7 (the sandbox's "no route")."""
+    out, n = [], start
+    while len(out) < count:
+        if n % 10 != 7:
+            out.append(f"+447911{n:06d}")
+        n += 1
+    return out

@@ -12,6 +12,19 @@ def pytest_report_header(config):
     return f"d7sms database: {os.environ.get('D7SMS_TEST_DATABASE', 'sqlite')}"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Forget what a test left in this process: the cached pause flag and the locmem outbox."""
+    from d7sms import pause
+    from d7sms.backends import locmem
+
+    pause.forget()
+    locmem.reset()
+    yield
+    pause.forget()
+    locmem.reset()
+
+
 @pytest.fixture
 def sandbox():
     """A started sandbox with user foo:bar and a balance of 100, stopped afterwards."""

@@ -17,15 +17,6 @@ S = MessageStatus
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _clean():
-    pause.forget()
-    locmem.reset()
-    yield
-    pause.forget()
-    locmem.reset()
-
-
 @pytest.fixture
 def local(settings):
     settings.D7SMS = {**settings.D7SMS, "BACKEND": "locmem"}

@@ -11,22 +11,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from d7sms import api, housekeeping, pause, sending, signals, status, throttle
+from d7sms import api, housekeeping, sending, signals, status, throttle
 from d7sms.backends import locmem
 from d7sms.models import AccountState, Batch, BatchStatus, Message, MessageStatus, SendMode
 from d7sms.webhooks import tokens
 
 S = MessageStatus
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clean_process_state():
-    pause.forget()
-    locmem.reset()
-    yield
-    pause.forget()
-    locmem.reset()
 
 
 @pytest.fixture
