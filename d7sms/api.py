@@ -66,13 +66,15 @@ def send_sms(to, content=None, *, hex_content=None, coding=None, sender=None, sc
 
 
 def send_batch(recipients, content=None, *, hex_content=None, coding=None, sender=None, schedule_at=None,
-               remote_schedule=False, mode=SendMode.BATCH, dlr_level=None, name="", user=None):
+               remote_schedule=False, mode=SendMode.BATCH, dlr_level=None, name="", user=None,
+               duplicates_removed=0):
     """Store a sendout of one text to many recipients and enqueue it; return the Batch.
 
     ``recipients`` is any iterable of numbers (read once). Every number is validated and
     normalised to E.164 (national numbers in the DEFAULT_REGION); if any is invalid nothing is
     stored and ``ValidationError`` lists each bad entry with its 1-based position. Repeated
-    numbers are sent once and counted in ``duplicate_count``.
+    numbers are sent once and counted in ``duplicate_count``, with ``duplicates_removed``
+    repeats the caller already took out (as the admin's preview does).
 
     ``mode`` "batch" sends through ``/secure/sendbatch`` in chunks of BATCH_CHUNK_SIZE;
     "single" sends one ``/secure/send`` per message. ``schedule_at`` (timezone-aware) holds the
@@ -102,7 +104,7 @@ def send_batch(recipients, content=None, *, hex_content=None, coding=None, sende
         batch = Batch.objects.create(
             name=name, sender=sender, content=text, hex_content=hex_text, coding=coding, parts=parts,
             dlr_level=dlr_level, mode=mode, schedule_at=when, remote_schedule=bool(remote_schedule),
-            recipient_count=len(numbers), duplicate_count=duplicates, created_by=user,
+            recipient_count=len(numbers), duplicate_count=duplicates + duplicates_removed, created_by=user,
         )
         status.insert_many(
             numbers, scheduled=held, batch=batch, sender=sender, content=text, hex_content=hex_text,

@@ -70,6 +70,12 @@ def test_send_batch_removes_and_counts_duplicates(commit, outbox):
     assert sorted(m.to for m in outbox) == ["+447911000001", "+447911000002"]
 
 
+def test_send_batch_adds_repeats_the_caller_already_removed(commit, outbox):
+    with commit():
+        batch = d7sms.send_batch(["+447911000001", "+447911000001"], "Hi", duplicates_removed=3)
+    assert Batch.objects.get(pk=batch.pk).duplicate_count == 4
+
+
 def test_send_batch_takes_any_iterable_once():
     batch = d7sms.send_batch((f"+44791100{i:04d}" for i in range(10) if i != 7), "Hi")
     assert batch.messages.count() == 9

@@ -146,13 +146,12 @@ def _confirm(model_admin, request, fields, numbers, summary):
             mode=data["mode"],
             dlr_level=data["dlr_level"],
             user=request.user,
+            duplicates_removed=summary["duplicates"],
         )
     except ValidationError as exc:
         for error in exc.messages:
             messages.error(request, error)
         return _render_compose(model_admin, request, form, summary=summary, draft=request.POST["draft"])
-    if summary["duplicates"] and not batch.duplicate_count:
-        type(batch).objects.filter(pk=batch.pk).update(duplicate_count=summary["duplicates"])
     model_admin.log_addition(request, batch, [{"added": {}}])
     if batch.schedule_at:
         messages.success(request, _("“%(batch)s” is scheduled: %(n)d messages.") % {"batch": batch, "n": len(numbers)})
