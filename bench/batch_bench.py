@@ -5,7 +5,7 @@
 
 The time runs from the ``send_batch()`` call (validation, storage, enqueueing) until every
 message is recorded ``accepted`` after its sendbatch call, through a running cluster. Each
-recipient carries its own ``dlr-url`` and the batch its callback URLs, as in production.
+recipient carries its own ``dlr-url`` and the sendout its callback URLs, as in production.
 Peak memory is the resident size of the calling process, and of the largest cluster process
 (sampled every 50 ms). Targets: >= 5,000 recipients/s, peak RSS < 300 MB.
 """
@@ -42,7 +42,7 @@ def main(argv=None):
               f"{conf.get('BATCH_CHUNK_SIZE')} per sendbatch call", flush=True)
         with Cluster() as cluster, pipeline.PeakRSS(cluster.process.pid) as cluster_rss:
             started = time.perf_counter()
-            batch = d7sms.send_batch(recipients, "Benchmark sendout", name="bench")
+            sendout = d7sms.send_batch(recipients, "Benchmark sendout", name="bench")
             stored = time.perf_counter() - started
             caller_rss = pipeline.self_peak_rss_mb()
             pipeline.wait_until(lambda: not pipeline.waiting(Message), timeout=900)
@@ -50,8 +50,8 @@ def main(argv=None):
         accepted = Message.objects.filter(status=MessageStatus.ACCEPTED).count()
         if accepted != args.recipients:
             raise RuntimeError(f"only {accepted} of {args.recipients} recipients were accepted")
-        batch.refresh_from_db()
-        calls = len(batch.d7_batch_ids)
+        sendout.refresh_from_db()
+        calls = len(sendout.d7_batch_ids)
         rate = args.recipients / elapsed
         stats = sandbox.stats()
         print(f"  stored and enqueued in {stored:.2f} s; all {calls} sendbatch calls answered after {elapsed:.2f} s")

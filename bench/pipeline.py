@@ -70,24 +70,7 @@ def prepare(database, sandbox_url, d7sms_settings, workers):
     os.environ["D7SMS_TEST_SETTINGS"] = json.dumps(d7sms_settings)
     # Timeouts well above a task's TASK_SECONDS; ORM broker on SQLite, Redis with PostgreSQL.
     os.environ["D7SMS_TEST_Q_CLUSTER"] = json.dumps({"workers": workers, "timeout": 120, "retry": 180})
-    if database == "postgres":
-        name = "d7sms_bench"
-        import psycopg
-
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name}")
-    else:
-        name = f"/tmp/d7sms-bench-{os.getpid()}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(name + suffix):
-                os.unlink(name + suffix)
-    os.environ["D7SMS_DB_NAME"] = name
-
-    # In another process: migrating here would leave this process (the measured caller) with
-    # every migration's state in memory.
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    name = fresh_database(database, "d7sms_bench")
     import django
 
     django.setup()
@@ -96,9 +79,31 @@ def prepare(database, sandbox_url, d7sms_settings, workers):
 
     logging.getLogger("django-q").setLevel(logging.WARNING)
     if database == "postgres":
-        from d7sms import queue
+        from d7sms import tasks
 
-        queue._broker().purge_queue()
+        tasks._broker().purge_queue()
+    return name
+
+
+def fresh_database(database, name):
+    """Create an empty, migrated database for tests/settings.py and point ``D7SMS_DB_NAME`` at
+    it: PostgreSQL database ``name``, or a new SQLite file. Returns the name used."""
+    if database == "postgres":
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+    else:
+        name = f"/tmp/{name}-{os.getpid()}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(name + suffix):
+                os.unlink(name + suffix)
+    os.environ["D7SMS_DB_NAME"] = name
+    # In another process: migrating here would leave this process (the measured caller) with
+    # every migration's state in memory.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     return name
 
 

@@ -83,14 +83,14 @@ def make_messages(count, per_batch=1000):
     """Sendouts of ``count`` accepted messages with D7 ids; returns [(pk, d7 id)] in order."""
     from django.utils import timezone
 
-    from d7sms.models import Batch, Message
+    from d7sms.models import Sendout, Message
 
     now, made = timezone.now(), []
     for start in range(0, count, per_batch):
-        batch = Batch.objects.create(name=f"bench {start}", content="Hello", status="in_progress", submitted_at=now)
+        sendout = Sendout.objects.create(name=f"bench {start}", content="Hello", status="in_progress", submitted_at=now)
         rows = Message.objects.bulk_create(
             Message(
-                batch=batch,
+                sendout=sendout,
                 to=f"+4477{start + i:08d}",
                 content="Your code is 123456",
                 status="accepted",
@@ -106,7 +106,7 @@ def make_messages(count, per_batch=1000):
 
 def report_lines(messages, prefix):
     """Lines "path<TAB>form" of a level-1 then a level-2 report for each of ``messages``."""
-    from d7sms.webhooks.tokens import make_token
+    from d7sms.webhook_urls import make_token
 
     stamp = time.strftime("%y%m%d%H%M", time.gmtime())
     lines = []

@@ -1,29 +1,32 @@
 """Send SMS from Django through the Direct7 (D7) REST API and follow each message to delivery.
 
-Public API: :func:`send_sms`, :func:`send_batch`, :func:`get_balance`. Everything else is
-internal and may change.
+Public API: :func:`send_sms`, :func:`send_batch`, :func:`get_balance` (the same functions as in
+:mod:`d7sms.api`, which also has ``resend``, ``retry_failed``, ``cancel_sendout`` and
+``cancel_message``), and ``d7sms.outbox``, the messages the ``locmem`` test backend sent.
+Everything else is internal and may change.
 """
 
-__version__ = "0.1.0"
-__all__ = ["send_sms", "send_batch", "get_balance"]
+from typing import TYPE_CHECKING
+
+from d7sms.version import __version__
+__all__ = ["get_balance", "outbox", "send_batch", "send_sms"]
+
+if TYPE_CHECKING:
+    from d7sms.api import get_balance, send_batch, send_sms
+    from d7sms.backends.locmem import SentMessage
+
+    outbox: list[SentMessage]
 
 
-def send_sms(*args, **kwargs):
-    """Store one message and enqueue it; see :func:`d7sms.api.send_sms`."""
-    from d7sms.api import send_sms as _send_sms
+def __getattr__(name):
+    # Imported on first use: this package is imported while Django loads its apps, before
+    # models may be.
+    if name in ("send_sms", "send_batch", "get_balance"):
+        from d7sms import api
 
-    return _send_sms(*args, **kwargs)
+        return getattr(api, name)
+    if name == "outbox":
+        from d7sms.backends import locmem
 
-
-def send_batch(*args, **kwargs):
-    """Store a sendout to many recipients and enqueue it; see :func:`d7sms.api.send_batch`."""
-    from d7sms.api import send_batch as _send_batch
-
-    return _send_batch(*args, **kwargs)
-
-
-def get_balance(*args, **kwargs):
-    """Read the account balance from D7; see :func:`d7sms.api.get_balance`."""
-    from d7sms.api import get_balance as _get_balance
-
-    return _get_balance(*args, **kwargs)
+        return locmem.outbox()
+    raise AttributeError(f"module 'd7sms' has no attribute {name!r}")

@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -9,3 +11,10 @@ class D7SMSConfig(AppConfig):
 
     def ready(self):
         from d7sms import checks  # noqa: F401  (registers the system checks)
+        from d7sms.webhooks.security import RedactTokens
+
+        # Django's request logger writes the path of every 4xx and 5xx; a receiver's path
+        # holds its token.
+        request_logger = logging.getLogger("django.request")
+        if not any(isinstance(f, RedactTokens) for f in request_logger.filters):
+            request_logger.addFilter(RedactTokens())

@@ -22,7 +22,8 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
-from d7sms import __version__, conf, wire
+from d7sms import conf, wire
+from d7sms.version import __version__
 from d7sms.errors import InvalidRequest, NotSent, OutcomeUnknown, error_for_response
 
 __all__ = ["D7Client", "SendResult", "BatchResult", "Balance"]
@@ -123,8 +124,8 @@ class D7Client:
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            # requests re-reads proxy settings from os.environ on every call, a quarter of
-            # the client's CPU per message; read them once here instead.
+            # requests re-reads proxy settings from os.environ on every call, a large share of
+            # the client's CPU per message (bench/send_bench.py); read them once here instead.
             session.trust_env = False
             session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
             ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
@@ -176,7 +177,7 @@ class D7Client:
         """
         if to is None or to == "" or isinstance(to, (bool, list, tuple, set)):
             raise InvalidRequest(
-                "send() takes one destination (str or int); use send_batch() for several.",
+                "send() takes one destination (str or int); use sendbatch() for several.",
                 reached_provider=False,
             )
         if (content is None or content == "") == (hex_content is None or hex_content == ""):
@@ -201,7 +202,7 @@ class D7Client:
                     return SendResult(message_id)
         raise self._unreadable(data)
 
-    def send_batch(self, messages, *, globals=None, callback_url=None, errback_url=None, schedule_at=None):
+    def sendbatch(self, messages, *, globals=None, callback_url=None, errback_url=None, schedule_at=None):
         """Queue a batch; return its :class:`BatchResult`.
 
         ``messages`` is a list of dicts of send parameters (``to`` may be a list); ``globals``

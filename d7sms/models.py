@@ -1,12 +1,13 @@
 """What d7sms stores: sendouts, their messages, and every call D7 made back to us.
 
-Statuses are changed only through :mod:`d7sms.status`; these classes hold data.
+A message's status changes only in :mod:`d7sms.status`, a sendout's only in
+:mod:`d7sms.progress`; these classes hold data.
 """
 
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -26,7 +27,23 @@ class MessageStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class BatchStatus(models.TextChoices):
+#: Statuses no later event changes.
+FINAL = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.EXPIRED,
+        MessageStatus.REJECTED,
+        MessageStatus.FAILED,
+        MessageStatus.CANCELLED,
+    }
+)
+#: Final statuses of a message that did not arrive.
+FAILURES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED})
+NOT_FINAL = frozenset(set(MessageStatus) - FINAL)
+
+
+class SendoutStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")
     SUBMITTING = "submitting", _("Submitting")
     IN_PROGRESS = "in_progress", _("In progress")
@@ -40,8 +57,8 @@ class SendMode(models.TextChoices):
     BATCH = "batch", _("/secure/sendbatch in chunks")
 
 
-class Batch(models.Model):
-    """One sendout: the same content to many recipients."""
+class Sendout(models.Model):
+    """The same content to many recipients, composed by staff or sent with ``send_batch``."""
 
     name = models.CharField(_("name"), max_length=200, blank=True)
     sender = models.CharField(_("sender"), max_length=20, blank=True)
@@ -55,7 +72,7 @@ class Batch(models.Model):
     remote_schedule = models.BooleanField(
         _("scheduled at D7"), default=False, help_text=_("Handed to D7 at once with its schedule_at.")
     )
-    status = models.CharField(_("status"), max_length=24, choices=BatchStatus.choices, default=BatchStatus.SCHEDULED)
+    status = models.CharField(_("status"), max_length=24, choices=SendoutStatus.choices, default=SendoutStatus.SCHEDULED)
     d7_batch_ids = models.JSONField(_("D7 batch ids"), default=list, blank=True)
     recipient_count = models.PositiveIntegerField(_("recipients"), default=0)
     duplicate_count = models.PositiveIntegerField(_("duplicates removed"), default=0)
@@ -65,7 +82,7 @@ class Batch(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     submitted_at = models.DateTimeField(_("handed to D7"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
-    # A random key per batch: callback URLs carry it so a token cannot be replayed across databases.
+    # Callback URLs carry this random key, so a token cannot be replayed across databases.
     key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
 
     class Meta:
@@ -74,8 +91,8 @@ class Batch(models.Model):
         ordering = ["-created_at", "-id"]
         permissions = [("send_sms", "Can send SMS")]
         indexes = [
-            models.Index(fields=["status", "schedule_at"], name="d7sms_batch_due"),
-            models.Index(fields=["-created_at"], name="d7sms_batch_created"),
+            models.Index(fields=["status", "schedule_at"], name="d7sms_sendout_due"),
+            models.Index(fields=["-created_at"], name="d7sms_sendout_created"),
         ]
 
     def __str__(self):
@@ -85,7 +102,7 @@ class Batch(models.Model):
 class Message(models.Model):
     """One SMS to one destination."""
 
-    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    sendout = models.ForeignKey(Sendout, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
     to = models.CharField(_("to"), max_length=20, help_text=_("E.164"))
     sender = models.CharField(_("sender"), max_length=20, blank=True)
     content = models.TextField(_("content"), blank=True)
@@ -125,12 +142,12 @@ class Message(models.Model):
         constraints = [
             # A resend may go to the same number in the same sendout; the original may not repeat.
             models.UniqueConstraint(
-                fields=["batch", "to"], condition=Q(resend_of__isnull=True), name="d7sms_message_batch_to"
+                fields=["sendout", "to"], condition=Q(resend_of__isnull=True), name="d7sms_message_sendout_to"
             ),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="d7sms_msg_due"),
-            models.Index(fields=["batch", "status"], name="d7sms_msg_batch_status"),
+            models.Index(fields=["sendout", "status"], name="d7sms_msg_sendout_status"),
             models.Index(fields=["to"], name="d7sms_msg_to"),
             models.Index(fields=["-created_at"], name="d7sms_msg_created"),
             models.Index(fields=["final_at"], name="d7sms_msg_final"),
@@ -141,8 +158,6 @@ class Message(models.Model):
 
     @property
     def is_final(self):
-        from d7sms.status import FINAL
-
         return self.status in FINAL
 
 
@@ -182,13 +197,13 @@ class DeliveryReport(models.Model):
 
 
 class BatchCallback(models.Model):
-    """One batch callback or errback call as received."""
+    """One callback or errback call of a D7 batch (a ``/secure/sendbatch`` call), as received."""
 
     class Kind(models.TextChoices):
         CALLBACK = "callback", _("callback")
         ERRBACK = "errback", _("errback")
 
-    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks")
+    sendout = models.ForeignKey(Sendout, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks")
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     d7_batch_id = models.CharField(_("D7 batch id"), max_length=64, blank=True)
@@ -234,3 +249,11 @@ class AccountState(models.Model):
     def get(cls):
         """Return the single row, creating it on first use."""
         return cls.objects.get_or_create(pk=1)[0]
+
+
+def db_alias():
+    """The database d7sms writes to, as the project's routers decide.
+
+    Every d7sms model lives in one database: transactions and hand-written statements use this.
+    """
+    return router.db_for_write(Message)

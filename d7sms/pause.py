@@ -1,8 +1,8 @@
 """The installation-wide pause: set when D7 rejects our credentials or the account has no credit.
 
 While paused, tasks leave their messages queued. A successful balance check (housekeeping,
-:func:`d7sms.api.get_balance`, ``manage.py d7sms_balance``) clears the flag and re-enqueues
-everything that waited. The flag lives in :class:`~d7sms.models.AccountState`, so every host
+:func:`d7sms.api.get_balance`, ``manage.py d7sms_balance``) clears the flag, and what waited is
+enqueued again. The flag lives in :class:`~d7sms.models.AccountState`, so every host
 and the admin see the same state.
 """
 
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from d7sms import signals
-from d7sms.models import AccountState
+from d7sms.models import AccountState, db_alias
 
 logger = logging.getLogger("d7sms.sending")
 
@@ -40,12 +40,13 @@ def pause(reason):
     """
     AccountState.get()
     now = timezone.now()
-    with transaction.atomic():
+    alias = db_alias()
+    with transaction.atomic(using=alias):
         changed = AccountState.objects.filter(pk=1, paused=False).update(
             paused=True, pause_reason=reason, paused_at=now
         )
         if changed:
-            transaction.on_commit(lambda: signals.sending_paused.send(sender=AccountState, reason=reason))
+            transaction.on_commit(lambda: signals.sending_paused.send(sender=AccountState, reason=reason), using=alias)
     _last.update(at=time.monotonic(), paused=True)
     if changed:
         logger.error("SMS sending paused: %s. It resumes after a successful balance check.", reason)
@@ -54,10 +55,11 @@ def pause(reason):
 
 def resume():
     """Clear the pause; return True if sending was paused and now is not."""
-    with transaction.atomic():
+    alias = db_alias()
+    with transaction.atomic(using=alias):
         changed = AccountState.objects.filter(pk=1, paused=True).update(paused=False, pause_reason="", paused_at=None)
         if changed:
-            transaction.on_commit(lambda: signals.sending_resumed.send(sender=AccountState))
+            transaction.on_commit(lambda: signals.sending_resumed.send(sender=AccountState), using=alias)
     _last.update(at=time.monotonic(), paused=False)
     if changed:
         logger.warning("SMS sending resumed after a successful balance check.")

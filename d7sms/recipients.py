@@ -54,7 +54,7 @@ def normalise(value, region=None):
             reason = reason or _PARSE_ERRORS.get(exc.error_type, "not a phone number")
             continue
         # number_type() is UNKNOWN exactly when is_valid_number() is false; calling both would
-        # match the number against its region's patterns twice, half the cost of a large list.
+        # match the number against its region's patterns twice.
         kind = phonenumbers.number_type(number)
         if kind != PhoneNumberType.UNKNOWN:
             if kind in _NO_SMS:

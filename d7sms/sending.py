@@ -1,7 +1,9 @@
 """Claim messages, hand them to the backend, and record every outcome through :mod:`d7sms.status`.
 
 This is one task's work, whoever runs it (a django-q2 worker through :mod:`d7sms.tasks`, or the
-calling process in SYNC mode); nothing here imports django-q2. A message is claimed (queued ->
+calling process in SYNC mode); nothing here imports django-q2. :func:`send_single` makes one
+``/secure/send`` call per message, :func:`send_batch_chunks` one ``/secure/sendbatch`` call per
+chunk of a sendout. A message is claimed (queued ->
 sending, atomically) right before its call, so however often a task is delivered, each message
 is sent at most once. What the call's outcome means for the message:
 
@@ -20,54 +22,31 @@ Outcomes are written per window of messages in one transaction, never one row at
 """
 
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from d7sms import conf, pause, status, throttle
-from d7sms.backends import backend_class
+from d7sms import conf, pause, progress, status, throttle
+from d7sms.backends import get_backend
 from d7sms.errors import CredentialsRejected, D7Error, NoCredit, OutcomeUnknown, TransportError
-from d7sms.models import Batch, BatchStatus, Message, MessageStatus
+from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus, db_alias
 
-S = MessageStatus
 logger = logging.getLogger("d7sms.sending")
 
-_FIELDS = ("id", "batch_id", "to", "sender", "content", "hex_content", "coding", "dlr_level", "attempts")
+_FIELDS = ("id", "sendout_id", "to", "sender", "content", "hex_content", "coding", "dlr_level", "attempts")
 # Calls in a row with an unknown outcome after which a task stops: each one is a message a
 # person must look at, so a D7 that has stopped answering must not use up the whole queue.
 UNKNOWN_STREAK = 3
 # Waking a little late for a retry makes sure the database sees it as due.
 _EPSILON = 0.02
 
-_backends = {}
-# Sendouts the current task has seen submitted and running: an acceptance cannot change them.
-_running = set()
-
-
-def get_backend():
-    """Return this process's backend, created on first use and again when its settings change."""
-    s = conf.all_settings()
-    key = (os.getpid(), *(s[k] for k in ("BACKEND", "BASE_URL", "USERNAME", "PASSWORD", "CONNECT_TIMEOUT", "READ_TIMEOUT")))
-    backend = _backends.get(key)
-    if backend is None:
-        for (pid, *_rest), old in _backends.items():
-            if pid == os.getpid():  # a forked child must not close its parent's connections
-                old.close()
-        _backends.clear()
-        backend = _backends[key] = backend_class(s["BACKEND"])()
-    return backend
-
-
-def due_q(now=None):
-    """Queued messages whose time has come: no retry pending, or its time passed."""
-    now = now or timezone.now()
-    return Q(status=S.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+# Sendouts the current task has seen submitted: an acceptance cannot change them.
+_submitted = set()
 
 
 def retry_delay(attempt, error=None):
@@ -95,7 +74,7 @@ class Outcomes:
     retry: dict = field(default_factory=dict)  # id -> (text, delay)
     released: list = field(default_factory=list)  # claimed, never called: back to the queue
     pause_reason: str = ""
-    batch_ids: set = field(default_factory=set)
+    sendout_ids: set = field(default_factory=set)
 
 
 def _describe(error):
@@ -128,14 +107,14 @@ def record(out, *, deadline=None, **accepted_fields):
     now = timezone.now()
     mono = time.monotonic()
     inline = {}
-    with transaction.atomic():
+    with transaction.atomic(using=db_alias()):
         if out.accepted:
             d7_ids = {pk: v for pk, v in out.accepted.items() if v}
             status.record_accepted(out.accepted, d7_ids=d7_ids or None, submitted_at=now, **accepted_fields)
         if out.failed:
             status.change_many(
                 out.failed,
-                S.FAILED,
+                MessageStatus.FAILED,
                 per_row={
                     "error_code": {pk: code[:40] for pk, (code, _t) in out.failed.items()},
                     "last_error": {pk: text for pk, (_c, text) in out.failed.items()},
@@ -143,7 +122,7 @@ def record(out, *, deadline=None, **accepted_fields):
             )
         if out.unknown:
             status.change_many(
-                out.unknown, S.UNKNOWN, error_code="outcome_unknown", per_row={"last_error": out.unknown}
+                out.unknown, MessageStatus.UNKNOWN, error_code="outcome_unknown", per_row={"last_error": out.unknown}
             )
         if out.retry:
             # One delay per window (the longest): the window's messages failed together.
@@ -159,23 +138,13 @@ def record(out, *, deadline=None, **accepted_fields):
         if out.released:
             # Claimed but never called: the claim's attempt did not happen.
             status.requeue(out.released, next_attempt_at=None, error=out.pause_reason, attempts=F("attempts") - 1)
-    if out.accepted and out.batch_ids:
-        _batches_submitted(out.batch_ids, now)
+    new = out.sendout_ids - _submitted if out.accepted else set()
+    if new:
+        progress.mark_submitted(new, now)
+        _submitted.update(new)
     if out.pause_reason:
         pause.pause(out.pause_reason)
     return inline
-
-
-def _batches_submitted(batch_ids, now):
-    batch_ids = set(batch_ids) - _running
-    if not batch_ids:
-        return
-    Batch.objects.filter(pk__in=batch_ids, submitted_at__isnull=True).update(submitted_at=now)
-    # Only a sendout still shown as waiting can change by an acceptance; a running one cannot.
-    early = (BatchStatus.SCHEDULED, BatchStatus.SUBMITTING)
-    for batch_id in Batch.objects.filter(pk__in=batch_ids, status__in=early).values_list("pk", flat=True):
-        status.refresh_batch(batch_id)
-    _running.update(batch_ids)
 
 
 class _Work:
@@ -210,7 +179,7 @@ class _Work:
         return self.ids[self.pos :]
 
 
-def send_messages(ids, *, deadline=None):
+def send_single(ids, *, deadline=None):
     """Send the queued messages ``ids`` one per ``/secure/send`` call; return ids left over.
 
     Stops at ``deadline`` (a :func:`time.monotonic` value) and returns the messages not yet
@@ -219,7 +188,7 @@ def send_messages(ids, *, deadline=None):
     what was not tried stays queued for the sweeper, which comes back after REQUEUE_AFTER.
     """
     backend = get_backend()
-    _running.clear()
+    _submitted.clear()
     # One claim and one write per SEND_CHUNK_SIZE messages keeps the database off the hot path;
     # it is also the most messages a killed worker can leave in doubt.
     work = _Work(ids, throttle.chunk_limit(conf.get("SEND_CHUNK_SIZE")), deadline)
@@ -233,8 +202,8 @@ def send_messages(ids, *, deadline=None):
             continue
         out = Outcomes()
         for message in Message.objects.filter(status.ids_q(mine)).only(*_FIELDS).order_by("pk"):
-            if message.batch_id:
-                out.batch_ids.add(message.batch_id)
+            if message.sendout_id:
+                out.sendout_ids.add(message.sendout_id)
             if out.pause_reason or streak >= UNKNOWN_STREAK:
                 out.released.append(message.pk)
                 continue
@@ -244,7 +213,7 @@ def send_messages(ids, *, deadline=None):
                 continue
             throttle.acquire(1)
             try:
-                out.accepted[message.pk] = backend.send(message)
+                out.accepted[message.pk] = backend.send_message(message)
             except Exception as error:  # noqa: BLE001  (every failure is judged and recorded)
                 _log_failure(error, message.pk)
                 _judge(out, message.pk, message.attempts, error)
@@ -258,26 +227,26 @@ def send_messages(ids, *, deadline=None):
     return handed_back + work.left()
 
 
-def send_batch_chunk(batch_id, ids, *, deadline=None):
-    """Send the queued messages ``ids`` of sendout ``batch_id`` through ``/secure/sendbatch``.
+def send_batch_chunks(sendout_id, ids, *, deadline=None):
+    """Send the queued messages ``ids`` of sendout ``sendout_id`` through ``/secure/sendbatch``.
 
     The messages go in as few calls as the throttle allows, each with the sendout's content in
     ``globals`` and one item per recipient carrying its own ``dlr-url``. After a 200 they are
     ``accepted`` (D7 has them; the batch callback or the first report binds each message id)
-    and are never sent again by this app. Returns ids left over, as :func:`send_messages`.
+    and are never sent again by this app. Returns ids left over, as :func:`send_single`.
     """
-    batch = Batch.objects.filter(pk=batch_id).first()
-    if batch is None or batch.status == BatchStatus.CANCELLED:
+    sendout = Sendout.objects.filter(pk=sendout_id).first()
+    if sendout is None or sendout.status == SendoutStatus.CANCELLED:
         return []
     backend = get_backend()
-    _running.clear()
+    _submitted.clear()
     work = _Work(ids, throttle.chunk_limit(conf.get("BATCH_CHUNK_SIZE")), deadline)
     while (part := work.next_part()) is not None:
         if pause.is_paused():
             return []
         if throttle.rate() is not None:
             # A redelivered task must not spend throttle tokens on messages already sent.
-            due = Message.objects.filter(due_q(), status.ids_q(part)).count()
+            due = Message.objects.filter(status.due_q(), status.ids_q(part)).count()
             if not due:
                 continue
             throttle.acquire(due)
@@ -285,45 +254,38 @@ def send_batch_chunk(batch_id, ids, *, deadline=None):
         if not mine:
             continue
         rows = list(Message.objects.filter(status.ids_q(mine)).order_by("pk").values_list("pk", "to", "attempts"))
-        out = Outcomes(batch_ids={batch.pk})
+        out = Outcomes(sendout_ids={sendout.pk})
         accepted_fields = {}
         try:
-            result = backend.send_batch(batch, [(pk, to) for pk, to, _a in rows], schedule_at=_remote_time(batch))
-        except Exception as error:  # noqa: BLE001
-            _log_failure(error, f"sendout {batch.pk}")
+            result = backend.send_chunk(sendout, [(pk, to) for pk, to, _a in rows], schedule_at=_remote_time(sendout))
+        except Exception as error:  # noqa: BLE001  (every failure is judged and recorded)
+            _log_failure(error, f"sendout {sendout.pk}")
             for pk, _to, attempts in rows:
                 _judge(out, pk, attempts, error)
         else:
             if result.message_count != len(rows):
                 logger.warning(
                     "Sendout %s: D7 batch %s queued %s of the %s messages sent.",
-                    batch.pk, result.batch_id, result.message_count, len(rows),
+                    sendout.pk, result.batch_id, result.message_count, len(rows),
                 )
             out.accepted = dict.fromkeys((pk for pk, _to, _a in rows), None)
             accepted_fields["d7_batch_id"] = result.batch_id
-            _add_d7_batch(batch.pk, result.batch_id)
+            progress.add_d7_batch(sendout.pk, result.batch_id)
         work.retries.update(record(out, deadline=deadline, **accepted_fields))
         if out.pause_reason:
             return []
         if out.unknown:
             # A whole chunk is in doubt already; the rest waits for the sweeper.
-            logger.error("Stopped sendout %s: D7 gave no usable answer to a sendbatch call.", batch.pk)
+            logger.error("Stopped sendout %s: D7 gave no usable answer to a sendbatch call.", sendout.pk)
             return []
     return work.left()
 
 
-def _remote_time(batch):
-    """The time D7 should hold the batch until, or None to send now (also when it has passed)."""
-    if batch.remote_schedule and batch.schedule_at and batch.schedule_at > timezone.now():
-        return batch.schedule_at
+def _remote_time(sendout):
+    """The time D7 should hold the sendout until, or None to send now (also when it has passed)."""
+    if sendout.remote_schedule and sendout.schedule_at and sendout.schedule_at > timezone.now():
+        return sendout.schedule_at
     return None
-
-
-def _add_d7_batch(batch_id, d7_batch_id):
-    with transaction.atomic():
-        # Locked, so that two workers finishing chunks of one sendout do not lose an id.
-        batch = Batch.objects.select_for_update().only("d7_batch_ids").get(pk=batch_id)
-        Batch.objects.filter(pk=batch_id).update(d7_batch_ids=[*batch.d7_batch_ids, d7_batch_id])
 
 
 def _log_failure(error, what):

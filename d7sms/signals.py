@@ -8,8 +8,8 @@ from django.dispatch import Signal
 #: A message's status changed. kwargs: ``message_id``, ``old``, ``new`` (status strings).
 message_status_changed = Signal()
 
-#: Every message of a sendout reached a final status. kwargs: ``batch``.
-batch_completed = Signal()
+#: Every message of a sendout reached a final status. kwargs: ``sendout``.
+sendout_completed = Signal()
 
 #: A DLR was stored. kwargs: ``report`` (DeliveryReport), ``message`` (Message or None for an orphan).
 delivery_report_received = Signal()

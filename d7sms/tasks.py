@@ -1,46 +1,241 @@
-"""django-q2 entry points. Each is thin: the work is in :mod:`d7sms.sending`,
-:mod:`d7sms.scheduling`, :mod:`d7sms.housekeeping` and :mod:`d7sms.webhooks.apply`.
+"""The django-q2 boundary: the only module that imports django-q2.
 
-A task stops taking new messages after TASK_SECONDS and hands the rest to a new task, so it
-never runs into ``Q_CLUSTER["timeout"]``, which would kill it mid-call.
+It puts sends on the queue (:func:`enqueue_single`, :func:`enqueue_batch_chunks`), runs them on
+the workers (:func:`single_task`, :func:`batch_chunk_task`, which call :mod:`d7sms.sending`),
+and keeps the schedules that fire held sendouts and the housekeeping pass.
+
+The database, not the queue, is the source of truth. A task carries only message ids, so a task
+that is lost (django-q2's Redis broker drops the task of a killed worker) or delivered twice (its
+ORM broker redelivers after ``retry`` seconds) costs nothing: :func:`sweep` enqueues what was
+lost, and a claim is atomic, so a second task for the same messages finds nothing to do. A task
+stops taking new messages after TASK_SECONDS and hands the rest to a new task, so it never runs
+into ``Q_CLUSTER["timeout"]``, which would kill it mid-call.
+
+With ``D7SMS["SYNC"]`` (by default with the locmem and console backends) the work runs in the
+calling process instead.
 """
 
+import contextlib
+import logging
+import os
 import time
+from datetime import timedelta
 
-from d7sms import conf, queue, scheduling, sending
-from d7sms import housekeeping as _housekeeping
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from d7sms import conf, pause, scheduling, sending, sql, status
+from d7sms.backends import is_local
+from d7sms.models import Message, MessageStatus, SendMode
+
+SINGLE_TASK = "d7sms.tasks.single_task"
+BATCH_CHUNK_TASK = "d7sms.tasks.batch_chunk_task"
+FIRE_TASK = "d7sms.tasks.fire_task"
+HOUSEKEEPING_TASK = "d7sms.housekeeping.run"
+HOUSEKEEPING_SCHEDULE = "d7sms-housekeeping"
+
+logger = logging.getLogger("d7sms.tasks")
+_brokers = {}
+
+
+def is_sync():
+    """True when sends run in the calling process rather than on the cluster."""
+    value = conf.get("SYNC")
+    return is_local() if value is None else bool(value)
+
+
+def _broker():
+    # async_task() opens a broker (a Redis connection) per call unless handed one; one per
+    # process, because a connection must not cross a fork.
+    from django_q.brokers import get_broker
+
+    key = (os.getpid(), conf.get("Q_CLUSTER_NAME"))
+    broker = _brokers.get(key)
+    if broker is None:
+        _brokers.clear()
+        broker = _brokers[key] = get_broker(key[1])
+    return broker
+
+
+def _put(func, *args):
+    from django_q.tasks import async_task
+
+    options = {"broker": _broker(), "save": False}
+    if conf.get("Q_CLUSTER_NAME"):
+        options["cluster"] = conf.get("Q_CLUSTER_NAME")
+    return async_task(func, *args, q_options=options)
+
+
+def _one_transaction():
+    # The ORM broker writes a row per task and, outside a transaction, first closes and reopens
+    # stale connections; in one transaction many tasks cost about one write.
+    from django_q.conf import Conf
+
+    return transaction.atomic(using=Conf.ORM) if Conf.ORM else contextlib.nullcontext()
+
+
+def _touch(ids):
+    # Marks the messages as covered by a live task, so the sweeper leaves them alone.
+    now = timezone.now()
+    for part in sql.slices(ids):
+        Message.objects.filter(pk__in=part, status=MessageStatus.QUEUED).update(enqueued_at=now)
+
+
+def _run_inline(send, ids):
+    seconds = conf.get("TASK_SECONDS")
+    while ids:
+        ids = send(ids, time.monotonic() + seconds)
+
+
+# -- enqueueing ---------------------------------------------------------------------------------
+
+
+def enqueue_single(ids, *, touch=False):
+    """Send these queued messages through ``/secure/send``, in tasks of SEND_CHUNK_SIZE."""
+    ids = list(ids)
+    if touch:
+        _touch(ids)
+    if is_sync():
+        _run_inline(lambda part, deadline: sending.send_single(part, deadline=deadline), ids)
+        return
+    with _one_transaction():
+        for chunk in sql.slices(ids, conf.get("SEND_CHUNK_SIZE")):
+            _put(SINGLE_TASK, chunk)
+
+
+def enqueue_batch_chunks(sendout_id, ids, *, touch=False):
+    """Send these queued messages of one sendout through ``/secure/sendbatch``, BATCH_CHUNK_SIZE per task."""
+    ids = list(ids)
+    if touch:
+        _touch(ids)
+    if is_sync():
+        _run_inline(lambda part, deadline: sending.send_batch_chunks(sendout_id, part, deadline=deadline), ids)
+        return
+    with _one_transaction():
+        for chunk in sql.slices(ids, conf.get("BATCH_CHUNK_SIZE")):
+            _put(BATCH_CHUNK_TASK, sendout_id, chunk)
+
+
+def enqueue(rows, *, touch=False):
+    """Enqueue messages given as ``(id, sendout id, sendout mode)`` rows, each the way its sendout goes."""
+    single, by_sendout = [], {}
+    for pk, sendout_id, mode in rows:
+        if sendout_id and mode == SendMode.BATCH:
+            by_sendout.setdefault(sendout_id, []).append(pk)
+        else:
+            single.append(pk)
+    if single:
+        enqueue_single(single, touch=touch)
+    for sendout_id, ids in by_sendout.items():
+        enqueue_batch_chunks(sendout_id, ids, touch=touch)
+
+
+def orphaned(now=None, *, everything=False):
+    """Queued messages that are due and that no live task covers.
+
+    A message is covered when a task was enqueued for it after it became due, less than
+    REQUEUE_AFTER ago. ``everything`` ignores that (after a pause no task covers anything).
+    """
+    now = now or timezone.now()
+    qs = Message.objects.filter(status.due_q(now))
+    if not everything:
+        stale = now - timedelta(seconds=conf.get("REQUEUE_AFTER"))
+        qs = qs.filter(
+            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("next_attempt_at")) | Q(enqueued_at__lt=stale)
+        )
+    return qs
+
+
+def sweep(now=None, *, everything=False):
+    """Enqueue the :func:`orphaned` messages again; return how many. Nothing while paused."""
+    if pause.is_paused(fresh=True):
+        return 0
+    rows = list(orphaned(now, everything=everything).order_by("pk").values_list("pk", "sendout_id", "sendout__mode"))
+    if rows:
+        logger.info("Enqueueing %d queued message(s) that had no live task.", len(rows))
+        enqueue(rows, touch=True)
+    return len(rows)
+
+
+# -- what the workers run ---------------------------------------------------------------------
 
 
 def _deadline():
     return time.monotonic() + conf.get("TASK_SECONDS")
 
 
-def send_messages(ids):
-    """Send queued messages through ``/secure/send``; return how many were left to a new task."""
-    left = sending.send_messages(ids, deadline=_deadline())
+def single_task(ids):
+    """Worker: send queued messages through ``/secure/send``; return how many were left to a new task."""
+    left = sending.send_single(ids, deadline=_deadline())
     if left:
-        queue.send_messages(left, touch=True)
+        enqueue_single(left, touch=True)
     return len(left)
 
 
-def send_batch_chunk(batch_id, ids):
-    """Send queued messages of one sendout through ``/secure/sendbatch``."""
-    left = sending.send_batch_chunk(batch_id, ids, deadline=_deadline())
+def batch_chunk_task(sendout_id, ids):
+    """Worker: send queued messages of one sendout through ``/secure/sendbatch``."""
+    left = sending.send_batch_chunks(sendout_id, ids, deadline=_deadline())
     if left:
-        queue.send_batch(batch_id, left, touch=True)
+        enqueue_batch_chunks(sendout_id, left, touch=True)
     return len(left)
 
 
-def fire_due():
-    """Fire local schedules that are due; return how many messages were queued."""
-    return scheduling.fire_due()
+def fire_task(now=None):
+    """Worker (and housekeeping): fire local schedules that are due; return how many messages were queued."""
+    rows = scheduling.fire_due(now)
+    for sendout_id in {sendout_id for _pk, sendout_id, _mode in rows if sendout_id}:
+        drop_schedule(sendout_id=sendout_id)
+    for pk, sendout_id, _mode in rows:
+        if not sendout_id:
+            drop_schedule(message_id=pk)
+    enqueue(rows)
+    return len(rows)
 
 
-def housekeeping():
-    """One housekeeping pass (see :mod:`d7sms.housekeeping`), then apply orphan reports whose
-    message has learnt its D7 id since they arrived."""
-    from d7sms.webhooks import apply
+# -- schedules ----------------------------------------------------------------------------------
 
-    done = _housekeeping.run()
-    done["orphans_applied"] = apply.apply_bound_orphans()
-    return done
+
+def schedule_name(sendout_id=None, message_id=None):
+    """The name of the django-q2 schedule that fires a sendout (or a lone message)."""
+    return f"d7sms-sendout-{sendout_id}" if sendout_id else f"d7sms-message-{message_id}"
+
+
+def hold(*, when, sendout_id=None, message_id=None):
+    """Create (or move) the one-off schedule that fires a held sendout (or lone message) at ``when``."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=schedule_name(sendout_id, message_id),
+        defaults={
+            "func": FIRE_TASK,
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": when,
+            "cluster": conf.get("Q_CLUSTER_NAME"),
+        },
+    )
+
+
+def drop_schedule(*, sendout_id=None, message_id=None):
+    """Delete the schedule of a held sendout (or lone message); return True if there was one."""
+    from django_q.models import Schedule
+
+    return Schedule.objects.filter(name=schedule_name(sendout_id, message_id)).delete()[0] > 0
+
+
+def ensure_housekeeping():
+    """Create or update the repeating housekeeping schedule; return ``(schedule, created)``."""
+    from django_q.models import Schedule
+
+    minutes = max(1, round(conf.get("HOUSEKEEPING_INTERVAL") / 60))
+    return Schedule.objects.update_or_create(
+        name=HOUSEKEEPING_SCHEDULE,
+        defaults={
+            "func": HOUSEKEEPING_TASK,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+            "cluster": conf.get("Q_CLUSTER_NAME"),
+        },
+    )

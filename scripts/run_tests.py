@@ -1,4 +1,5 @@
-"""Run the whole suite: once on SQLite with the ORM broker, then on PostgreSQL with Redis.
+"""Run the whole suite: the import contracts, then the tests once on SQLite with the ORM broker
+and again on PostgreSQL with Redis.
 
 The second pass is skipped with one clear line where PostgreSQL or Redis is not reachable.
 Extra arguments are passed to pytest.
@@ -24,8 +25,15 @@ def run(label, env_extra, args):
     return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
 
 
+def lint_imports():
+    print("\n=== Import contracts (pyproject.toml) ===", flush=True)
+    linter = os.path.join(os.path.dirname(sys.executable), "lint-imports")
+    return subprocess.call([linter, "--no-cache"])
+
+
 def main(args):
-    failed = run("SQLite, django-q2 ORM broker", {"D7SMS_TEST_DATABASE": "sqlite"}, args)
+    failed = lint_imports()
+    failed |= run("SQLite, django-q2 ORM broker", {"D7SMS_TEST_DATABASE": "sqlite"}, args)
     missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not reachable("127.0.0.1", port)]
     if missing:
         print(f"\nSKIPPED: the PostgreSQL + Redis pass ({' and '.join(missing)} not reachable on 127.0.0.1).")

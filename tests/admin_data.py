@@ -4,7 +4,7 @@ import itertools
 
 from django.utils import timezone
 
-from d7sms.models import Batch, Message, MessageStatus
+from d7sms.models import Sendout, Message, MessageStatus
 
 S = MessageStatus
 _numbers = itertools.count(100)
@@ -15,10 +15,10 @@ def number():
     return f"+447911{next(_numbers):05d}0"
 
 
-def make_batch(statuses=(), **fields):
+def make_sendout(statuses=(), **fields):
     """A sendout with one message per status in ``statuses``, written directly as test data."""
     now = timezone.now()
-    batch = Batch.objects.create(
+    sendout = Sendout.objects.create(
         name=fields.pop("name", "Spring sale"),
         content=fields.pop("content", "Hello"),
         sender="D7sms",
@@ -30,9 +30,9 @@ def make_batch(statuses=(), **fields):
     Message.objects.bulk_create(
         [
             Message(
-                batch=batch,
+                sendout=sendout,
                 to=number(),
-                content=batch.content,
+                content=sendout.content,
                 status=status,
                 accepted_at=now if status not in (S.PENDING, S.QUEUED, S.SENDING, S.CANCELLED) else None,
                 final_at=now if status in final else None,
@@ -42,4 +42,4 @@ def make_batch(statuses=(), **fields):
             for status in statuses
         ]
     )
-    return batch
+    return sendout

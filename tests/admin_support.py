@@ -11,7 +11,7 @@ def _staff(django_user_model, username, codenames):
     return user
 
 
-VIEW = ["view_batch", "view_message", "view_deliveryreport", "view_batchcallback", "view_accountstate"]
+VIEW = ["view_sendout", "view_message", "view_deliveryreport", "view_batchcallback", "view_accountstate"]
 
 
 @pytest.fixture

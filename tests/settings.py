@@ -86,6 +86,14 @@ else:
         }
     }
 
+# A second database: tests/test_routing.py routes d7sms to it (tests/routers.py) to prove that
+# every statement and transaction follows the project's routers.
+if BACKEND == "postgres":
+    DATABASES["sms"] = {**DATABASES["default"], "TEST": {"NAME": f"test_d7sms_sms_{os.getpid()}"}}
+else:
+    _sms_file = os.path.join(tempfile.gettempdir(), f"d7sms-test-sms-{os.getpid()}.sqlite3")
+    DATABASES["sms"] = {**DATABASES["default"], "NAME": _sms_file, "TEST": {"NAME": _sms_file}}
+
 if BACKEND == "postgres":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

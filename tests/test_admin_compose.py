@@ -15,12 +15,12 @@ from d7sms.admin import drafts
 from d7sms.admin.recipient_input import read_csv, read_pasted
 from d7sms.client import Balance
 from d7sms.errors import ServerError
-from d7sms.models import Batch, Message
+from d7sms.models import Sendout, Message
 
 pytest_plugins = ["tests.admin_support"]
 pytestmark = pytest.mark.django_db
 
-URL = "/admin/d7sms/batch/compose/"
+URL = "/admin/d7sms/sendout/compose/"
 GOOD = "07911 123450"  # +447911123450
 OTHER = "+447911123460"
 
@@ -70,7 +70,7 @@ def test_compose_page_shows_the_form_with_defaults(sender_client):
 def test_viewers_get_no_compose_page(viewer_client):
     assert viewer_client.get(URL).status_code == 403
     assert viewer_client.post(URL, form()).status_code == 403
-    assert viewer_client.get("/admin/d7sms/batch/add/").status_code == 403
+    assert viewer_client.get("/admin/d7sms/sendout/add/").status_code == 403
 
 
 def test_anonymous_users_are_sent_to_log_in(client):
@@ -79,7 +79,7 @@ def test_anonymous_users_are_sent_to_log_in(client):
 
 
 def test_add_goes_to_compose(sender_client):
-    response = sender_client.get("/admin/d7sms/batch/add/")
+    response = sender_client.get("/admin/d7sms/sendout/add/")
     assert response.status_code == 302 and response["Location"] == URL
 
 
@@ -117,11 +117,11 @@ def test_compose_needs_csrf(sender_user):
 def test_form_errors_are_shown_on_the_compose_page(sender_client, overrides, field, text):
     response = sender_client.post(URL, form(**overrides))
     assert response.status_code == 200
-    assert response.templates[0].name == "admin/d7sms/batch/compose.html"
+    assert response.templates[0].name == "admin/d7sms/sendout/compose.html"
     errors = " ".join(response.context["form"].errors.get(field, []))
     assert text in errors, response.context["form"].errors
     assert "Please correct the error" in response.content.decode()
-    assert not Batch.objects.exists()
+    assert not Sendout.objects.exists()
 
 
 def test_remote_schedule_needs_batch_mode(sender_client):
@@ -149,7 +149,7 @@ def test_unknown_csv_column_name_is_an_error(sender_client):
 def test_preview_lists_valid_invalid_and_duplicates_without_storing(sender_client, locmem):
     pasted = f"Phone\n{GOOD}\n12345, {OTHER}\n\n+447911123450;not a number\n{OTHER}"
     response = sender_client.post(URL, form(recipients=pasted, content="Hello {friend}"))
-    assert response.templates[0].name == "admin/d7sms/batch/preview.html"
+    assert response.templates[0].name == "admin/d7sms/sendout/preview.html"
     assert figure(response, "valid") == "2"
     assert figure(response, "invalid") == "2"
     assert figure(response, "duplicates") == "2"
@@ -161,7 +161,7 @@ def test_preview_lists_valid_invalid_and_duplicates_without_storing(sender_clien
     assert response.context["first_numbers"] == ["+447911123450", "+447911123460"]
     html = response.content.decode()
     assert "First line read as a header" in html and "cost two" in html
-    assert not Batch.objects.exists() and not Message.objects.exists()
+    assert not Sendout.objects.exists() and not Message.objects.exists()
 
 
 def test_preview_counts_parts_of_long_and_unicode_text(sender_client, locmem):
@@ -246,10 +246,10 @@ def test_confirm_with_too_little_balance_needs_the_box_ticked(sender_client, loc
     monkeypatch.setattr(locmem, "balance", Balance(None, 1))
     draft = draft_of(sender_client.post(URL, form()))
     response = sender_client.post(URL, {"draft": draft, "_action": "confirm"})
-    assert response.status_code == 200 and not Batch.objects.exists()
+    assert response.status_code == 200 and not Sendout.objects.exists()
     assert "tick the box" in response.content.decode()
     response = sender_client.post(URL, {"draft": draft, "_action": "confirm", "accept_balance": "1"})
-    assert response.status_code == 302 and Batch.objects.count() == 1
+    assert response.status_code == 302 and Sendout.objects.count() == 1
 
 
 def test_preview_warns_when_the_balance_is_unknown(sender_client, locmem, settings):
@@ -283,7 +283,7 @@ def test_back_keeps_everything_typed(sender_client, locmem):
     )
     draft = draft_of(sender_client.post(URL, typed))
     response = sender_client.post(URL, {"draft": draft, "_action": "back"})
-    assert response.templates[0].name == "admin/d7sms/batch/compose.html"
+    assert response.templates[0].name == "admin/d7sms/sendout/compose.html"
     bound = response.context["form"]
     for name in ("name", "sender", "content", "recipients", "region", "when", "where"):
         assert str(bound[name].value()) == typed[name], name
@@ -309,14 +309,14 @@ def test_back_after_an_upload_keeps_the_checked_numbers(sender_client, locmem):
 
 def test_confirm_sends_exactly_the_previewed_numbers(sender_client, sender_user, locmem, django_capture_on_commit_callbacks):
     draft = draft_of(sender_client.post(URL, form(recipients=f"{GOOD}\n{GOOD}\n12345\n{OTHER}")))
-    assert not Batch.objects.exists()
+    assert not Sendout.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
         response = sender_client.post(URL, {"draft": draft, "_action": "confirm"})
-    batch = Batch.objects.get()
-    assert response.status_code == 302 and response["Location"] == f"/admin/d7sms/batch/{batch.pk}/change/"
-    assert batch.name == "Spring sale" and batch.sender == "MyShop" and batch.created_by == sender_user
-    assert batch.recipient_count == 2 and batch.duplicate_count == 1
-    assert sorted(batch.messages.values_list("to", flat=True)) == ["+447911123450", "+447911123460"]
+    sendout = Sendout.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/admin/d7sms/sendout/{sendout.pk}/change/"
+    assert sendout.name == "Spring sale" and sendout.sender == "MyShop" and sendout.created_by == sender_user
+    assert sendout.recipient_count == 2 and sendout.duplicate_count == 1
+    assert sorted(sendout.messages.values_list("to", flat=True)) == ["+447911123450", "+447911123460"]
     assert sorted(m.to for m in locmem.outbox()) == ["+447911123450", "+447911123460"]
     follow = sender_client.get(response["Location"])
     assert "is being sent: 2 messages" in follow.content.decode()
@@ -328,9 +328,9 @@ def test_confirm_schedules_locally_or_at_d7(sender_client, locmem):
         typed = form(when="later", schedule_at=later.strftime("%Y-%m-%dT%H:%M"), where=where, name=where)
         response = sender_client.post(URL, {"draft": draft_of(sender_client.post(URL, typed)), "_action": "confirm"})
         assert response.status_code == 302
-        batch = Batch.objects.get(name=where)
-        assert batch.schedule_at == later.replace(second=0, microsecond=0)
-        assert batch.remote_schedule is (where == "d7")
+        sendout = Sendout.objects.get(name=where)
+        assert sendout.schedule_at == later.replace(second=0, microsecond=0)
+        assert sendout.remote_schedule is (where == "d7")
 
 
 def test_confirm_with_a_time_now_passed_goes_back_to_the_form(sender_client, locmem, monkeypatch):
@@ -339,23 +339,23 @@ def test_confirm_with_a_time_now_passed_goes_back_to_the_form(sender_client, loc
     monkeypatch.setattr(timezone, "now", lambda: soon + timedelta(hours=1))
     response = sender_client.post(URL, {"draft": draft, "_action": "confirm"})
     assert response.status_code == 200 and "has passed" in response.content.decode()
-    assert not Batch.objects.exists()
+    assert not Sendout.objects.exists()
 
 
 def test_a_tampered_or_foreign_draft_is_refused(sender_client, locmem, django_user_model):
     draft = draft_of(sender_client.post(URL, form()))
     for bad in (draft[:-3] + "abc", "", drafts.pack(django_user_model.objects.create(username="eve"), {}, ["+1"], {})):
         response = sender_client.post(URL, {"draft": bad, "_action": "confirm"}, follow=True)
-        assert response.templates[0].name == "admin/d7sms/batch/compose.html"
+        assert response.templates[0].name == "admin/d7sms/sendout/compose.html"
         assert "check the list again" in response.content.decode() or "No draft" in response.content.decode()
-    assert not Batch.objects.exists()
+    assert not Sendout.objects.exists()
 
 
 def test_an_expired_draft_is_refused(sender_client, locmem, monkeypatch):
     draft = draft_of(sender_client.post(URL, form()))
     monkeypatch.setattr(drafts, "MAX_AGE", -1)
     response = sender_client.post(URL, {"draft": draft, "_action": "confirm"})
-    assert "expired" in response.content.decode() and not Batch.objects.exists()
+    assert "expired" in response.content.decode() and not Sendout.objects.exists()
 
 
 # -- large lists ----------------------------------------------------------------------------------
@@ -416,4 +416,4 @@ def test_preview_parts_match_what_is_stored(sender_client, locmem, content):
     response = sender_client.post(URL, form(**content))
     previewed = response.context["parts"]
     sender_client.post(URL, {"draft": draft_of(response), "_action": "confirm"})
-    assert Batch.objects.get().parts == previewed == 2
+    assert Sendout.objects.get().parts == previewed == 2

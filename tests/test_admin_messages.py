@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from d7sms.admin import paging
 from d7sms.models import AccountState, BatchCallback, DeliveryReport, Message
-from tests.admin_data import S, make_batch
+from tests.admin_data import S, make_sendout
 
 pytest_plugins = ["tests.admin_support"]
 pytestmark = pytest.mark.django_db
@@ -30,41 +30,41 @@ def shown(response):
 
 
 def test_list_columns(viewer_client):
-    batch = make_batch([S.DELIVERED, S.UNDELIVERED])
+    sendout = make_sendout([S.DELIVERED, S.UNDELIVERED])
     html = viewer_client.get(LIST).content.decode()
     assert 'data-status="delivered"' in html and 'data-status="undelivered"' in html
-    assert batch.name in html
+    assert sendout.name in html
     assert "The operator could not deliver" in html  # the reason, shortened, with the full text as title
 
 
 def test_list_filters_by_status_group_batch_and_date(viewer_client):
-    first = make_batch([S.DELIVERED, S.UNDELIVERED, S.QUEUED], name="First")
-    second = make_batch([S.EXPIRED], name="Second")
-    to = lambda batch, status: batch.messages.get(status=status).to
+    first = make_sendout([S.DELIVERED, S.UNDELIVERED, S.QUEUED], name="First")
+    second = make_sendout([S.EXPIRED], name="Second")
+    to = lambda sendout, status: sendout.messages.get(status=status).to
     assert shown(viewer_client.get(LIST + "?status=failures")) == [to(second, S.EXPIRED), to(first, S.UNDELIVERED)]
     assert shown(viewer_client.get(LIST + "?status=waiting")) == [to(first, S.QUEUED)]
     assert shown(viewer_client.get(LIST + "?status=delivered")) == [to(first, S.DELIVERED)]
-    assert len(shown(viewer_client.get(LIST + f"?batch={first.pk}"))) == 3
-    html = viewer_client.get(LIST + f"?batch={first.pk}").content.decode()
+    assert len(shown(viewer_client.get(LIST + f"?sendout={first.pk}"))) == 3
+    html = viewer_client.get(LIST + f"?sendout={first.pk}").content.decode()
     assert "First" in html and "Second" in html  # recent sendouts are offered as filter choices
-    Message.objects.filter(batch=second).update(created_at=timezone.now() - timezone.timedelta(days=40))
+    Message.objects.filter(sendout=second).update(created_at=timezone.now() - timezone.timedelta(days=40))
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     assert len(shown(viewer_client.get(LIST, {"created_at__gte": str(midnight)}))) == 3
 
 
-def test_batch_filter_offers_an_old_sendout_when_chosen(viewer_client):
-    old = make_batch([S.DELIVERED], name="Old one")
+def test_sendout_filter_offers_an_old_sendout_when_chosen(viewer_client):
+    old = make_sendout([S.DELIVERED], name="Old one")
     from d7sms.admin import messages as message_admin
 
-    for i in range(message_admin.RECENT_BATCHES):
-        make_batch([], name=f"New {i}")
-    html = viewer_client.get(LIST + f"?batch={old.pk}").content.decode()
+    for i in range(message_admin.RECENT_SENDOUTS):
+        make_sendout([], name=f"New {i}")
+    html = viewer_client.get(LIST + f"?sendout={old.pk}").content.decode()
     assert "Old one" in html
 
 
 def test_search_by_number_in_any_format_and_by_d7_id(viewer_client):
-    batch = make_batch([S.DELIVERED, S.DELIVERED])
-    first, second = batch.messages.order_by("pk")
+    sendout = make_sendout([S.DELIVERED, S.DELIVERED])
+    first, second = sendout.messages.order_by("pk")
     Message.objects.filter(pk=second.pk).update(d7_message_id="abc-123")
     national = "0" + first.to[3:]
     assert shown(viewer_client.get(LIST, {"q": national})) == [first.to]
@@ -76,14 +76,14 @@ def test_search_by_number_in_any_format_and_by_d7_id(viewer_client):
 def _list_queries(client, n, url=LIST):
     AccountState.get()
     Message.objects.all().delete()
-    batch = make_batch([S.UNDELIVERED, S.EXPIRED, S.REJECTED, S.FAILED, S.UNDELIVERED] * (n // 5))
+    sendout = make_sendout([S.UNDELIVERED, S.EXPIRED, S.REJECTED, S.FAILED, S.UNDELIVERED] * (n // 5))
     with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url.format(batch=batch.pk))
+        response = client.get(url.format(sendout=sendout.pk))
     assert response.status_code == 200 and len(response.context["cl"].result_list) == n
     return len(ctx.captured_queries), ctx
 
 
-@pytest.mark.parametrize("url", [LIST, LIST + "?status=failures", LIST + "?o=-2&batch={batch}"])
+@pytest.mark.parametrize("url", [LIST, LIST + "?status=failures", LIST + "?o=-2&sendout={sendout}"])
 def test_list_query_count_does_not_grow_with_rows(sender_client, url):
     few, _ctx = _list_queries(sender_client, 5, url)
     many, ctx = _list_queries(sender_client, 50, url)
@@ -96,7 +96,7 @@ def test_list_query_count_does_not_grow_with_rows(sender_client, url):
 
 def test_very_large_lists_are_not_counted_in_full(viewer_client, monkeypatch):
     monkeypatch.setattr(paging.CappedPaginator, "count_limit", 4)
-    make_batch([S.DELIVERED] * 12)
+    make_sendout([S.DELIVERED] * 12)
     response = viewer_client.get(LIST + "?p=1")
     html = response.content.decode()
     assert response.context["cl"].paginator.capped is True
@@ -124,13 +124,13 @@ def _reported(message):
         params={"err": "001", "text": "<script>x</script>"},
     )
     BatchCallback.objects.create(
-        message=message, batch=message.batch, kind="callback", to=message.to[1:], status=1,
+        message=message, sendout=message.sendout, kind="callback", to=message.to[1:], status=1,
         status_text='Success "d7-1"', d7_message_id="d7-1", applied_at=now,
     )
 
 
 def test_message_page_shows_why_and_its_history(viewer_client):
-    message = make_batch([S.UNDELIVERED]).messages.get()
+    message = make_sendout([S.UNDELIVERED]).messages.get()
     _reported(message)
     html = viewer_client.get(page(message)).content.decode()
     assert "The operator could not deliver it to the phone" in html and "err 001" in html
@@ -153,13 +153,13 @@ def test_message_page_shows_why_and_its_history(viewer_client):
     ],
 )
 def test_message_page_explains_each_outcome(viewer_client, status, code, error, text):
-    message = make_batch([status]).messages.get()
+    message = make_sendout([status]).messages.get()
     Message.objects.filter(pk=message.pk).update(error_code=code, last_error=error)
     assert text in viewer_client.get(page(message)).content.decode()
 
 
 def test_message_page_offers_resend_and_cancel_to_senders(sender_client):
-    queued, failed = make_batch([S.QUEUED, S.FAILED]).messages.order_by("pk")
+    queued, failed = make_sendout([S.QUEUED, S.FAILED]).messages.order_by("pk")
     html = sender_client.get(page(queued)).content.decode()
     assert 'id="d7-resend"' in html and 'id="d7-cancel"' in html
     html = sender_client.get(page(failed)).content.decode()
@@ -168,7 +168,7 @@ def test_message_page_offers_resend_and_cancel_to_senders(sender_client):
 
 
 def test_resend_creates_a_new_linked_message(sender_client, sender_user, locmem):
-    original = make_batch([S.UNDELIVERED]).messages.get()
+    original = make_sendout([S.UNDELIVERED]).messages.get()
     response = sender_client.post(page(original, "resend/"), follow=True)
     new = Message.objects.get(resend_of=original)
     assert response.redirect_chain[-1][0] == page(new)
@@ -180,14 +180,14 @@ def test_resend_creates_a_new_linked_message(sender_client, sender_user, locmem)
 
 
 def test_resend_of_a_message_still_on_its_way_is_refused(sender_client, locmem):
-    message = make_batch([S.QUEUED]).messages.get()
+    message = make_sendout([S.QUEUED]).messages.get()
     response = sender_client.post(page(message, "resend/"), follow=True)
     assert "cancel it instead" in response.content.decode()
     assert not Message.objects.filter(resend_of=message).exists()
 
 
 def test_cancel_a_queued_message(sender_client, locmem):
-    queued, delivered = make_batch([S.QUEUED, S.DELIVERED]).messages.order_by("pk")
+    queued, delivered = make_sendout([S.QUEUED, S.DELIVERED]).messages.order_by("pk")
     response = sender_client.post(page(queued, "cancel/"), follow=True)
     assert Message.objects.get(pk=queued.pk).status == S.CANCELLED
     assert "cancelled" in response.content.decode()
@@ -198,14 +198,14 @@ def test_cancel_a_queued_message(sender_client, locmem):
 
 @pytest.mark.parametrize("action", ["resend/", "cancel/"])
 def test_message_actions_need_post_and_the_send_permission(sender_client, viewer_client, action):
-    message = make_batch([S.QUEUED]).messages.get()
+    message = make_sendout([S.QUEUED]).messages.get()
     assert sender_client.get(page(message, action)).status_code == 405
     assert viewer_client.post(page(message, action)).status_code == 403
     assert Message.objects.get(pk=message.pk).status == S.QUEUED
 
 
 def test_list_actions_resend_and_cancel(sender_client, viewer_client, locmem):
-    queued, failed = make_batch([S.QUEUED, S.FAILED]).messages.order_by("pk")
+    queued, failed = make_sendout([S.QUEUED, S.FAILED]).messages.order_by("pk")
     assert "resend_selected" not in viewer_client.get(LIST).content.decode()
     sender_client.post(LIST, {"action": "resend_selected", "_selected_action": [failed.pk]})
     assert Message.objects.filter(resend_of=failed).count() == 1
@@ -217,7 +217,7 @@ def test_list_actions_resend_and_cancel(sender_client, viewer_client, locmem):
 
 
 def test_attention_page_lists_unknown_orphans_callbacks_and_pause(viewer_client):
-    message = make_batch([S.UNKNOWN, S.DELIVERED]).messages.get(status=S.UNKNOWN)
+    message = make_sendout([S.UNKNOWN, S.DELIVERED]).messages.get(status=S.UNKNOWN)
     DeliveryReport.objects.create(d7_message_id="lost-1", level=2, message_status="DELIVRD", problem="orphan: no message")
     BatchCallback.objects.create(kind="errback", to="4479", status_text="<b>bad</b>", problem="no such message")
     AccountState.objects.create(pk=1, paused=True, pause_reason="Authentication failure")
@@ -247,7 +247,7 @@ def test_account_state_entry_opens_the_attention_page(viewer_client):
 
 
 def test_report_lists_filter_orphans_and_problems(viewer_client):
-    message = make_batch([S.DELIVERED]).messages.get()
+    message = make_sendout([S.DELIVERED]).messages.get()
     DeliveryReport.objects.create(message=message, d7_message_id="a", level=2, message_status="DELIVRD")
     DeliveryReport.objects.create(d7_message_id="b", level=2, message_status="DELIVRD", problem="orphan")
     BatchCallback.objects.create(kind="callback", to="1", problem="unmatched")
@@ -278,7 +278,7 @@ def test_report_list_filters_by_level_and_status_without_reading_the_table(viewe
 
 
 def test_unknown_messages_are_marked_failed_or_resent_by_a_person(sender_client, locmem):
-    first, second, delivered = make_batch([S.UNKNOWN, S.UNKNOWN, S.DELIVERED]).messages.order_by("pk")
+    first, second, delivered = make_sendout([S.UNKNOWN, S.UNKNOWN, S.DELIVERED]).messages.order_by("pk")
     assert sender_client.get(ATTENTION).context["items"][0]["count"] == 2
     sender_client.post(LIST, {"action": "mark_failed", "_selected_action": [first.pk, delivered.pk]})
     first.refresh_from_db()
@@ -295,18 +295,18 @@ def test_unknown_messages_are_marked_failed_or_resent_by_a_person(sender_client,
 def test_every_state_changing_url_needs_csrf(sender_user, locmem):
     from django.test import Client
 
-    batch = make_batch([S.QUEUED, S.FAILED])
-    queued, failed = batch.messages.order_by("pk")
+    sendout = make_sendout([S.QUEUED, S.FAILED])
+    queued, failed = sendout.messages.order_by("pk")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(sender_user)
     for path in (
-        f"/admin/d7sms/batch/{batch.pk}/cancel/",
-        f"/admin/d7sms/batch/{batch.pk}/retry/",
-        "/admin/d7sms/batch/balance/refresh/",
-        "/admin/d7sms/batch/compose/",
+        f"/admin/d7sms/sendout/{sendout.pk}/cancel/",
+        f"/admin/d7sms/sendout/{sendout.pk}/retry/",
+        "/admin/d7sms/sendout/balance/refresh/",
+        "/admin/d7sms/sendout/compose/",
         page(queued, "cancel/"),
         page(failed, "resend/"),
     ):
         assert strict.post(path).status_code == 403, path
-    assert set(batch.messages.values_list("status", flat=True)) == {S.QUEUED, S.FAILED}
-    assert batch.messages.count() == 2
+    assert set(sendout.messages.values_list("status", flat=True)) == {S.QUEUED, S.FAILED}
+    assert sendout.messages.count() == 2

@@ -11,11 +11,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 import d7sms
-from d7sms import api, pause, queue, scheduling
+from d7sms import api, pause, tasks, webhook_urls
 from d7sms.backends import console, locmem
 from d7sms.errors import NoRoute
-from d7sms.models import AccountState, Batch, BatchStatus, Message, MessageStatus, SendMode
-from d7sms.webhooks import tokens
+from d7sms.models import AccountState, Sendout, SendoutStatus, Message, MessageStatus, SendMode
 
 S = MessageStatus
 pytestmark = pytest.mark.django_db
@@ -60,25 +59,25 @@ def test_send_batch_names_every_bad_entry_and_its_position():
     with pytest.raises(ValidationError) as info:
         d7sms.send_batch(["+447911000001", "abc", "07911000002", "123"], "Hi")
     assert info.value.messages == ["#2 'abc': not a phone number", "#4 '123': not a valid number in GB"]
-    assert not Batch.objects.exists() and not Message.objects.exists()
+    assert not Sendout.objects.exists() and not Message.objects.exists()
 
 
 def test_send_batch_removes_and_counts_duplicates(commit, outbox):
     with commit():
-        batch = d7sms.send_batch(["+447911000001", "07911000001", "+447911000002", "+447911000001"], "Hi")
-    assert (batch.recipient_count, batch.duplicate_count) == (2, 2)
+        sendout = d7sms.send_batch(["+447911000001", "07911000001", "+447911000002", "+447911000001"], "Hi")
+    assert (sendout.recipient_count, sendout.duplicate_count) == (2, 2)
     assert sorted(m.to for m in outbox) == ["+447911000001", "+447911000002"]
 
 
 def test_send_batch_adds_repeats_the_caller_already_removed(commit, outbox):
     with commit():
-        batch = d7sms.send_batch(["+447911000001", "+447911000001"], "Hi", duplicates_removed=3)
-    assert Batch.objects.get(pk=batch.pk).duplicate_count == 4
+        sendout = d7sms.send_batch(["+447911000001", "+447911000001"], "Hi", duplicates_removed=3)
+    assert Sendout.objects.get(pk=sendout.pk).duplicate_count == 4
 
 
 def test_send_batch_takes_any_iterable_once():
-    batch = d7sms.send_batch((f"+44791100{i:04d}" for i in range(10) if i != 7), "Hi")
-    assert batch.messages.count() == 9
+    sendout = d7sms.send_batch((f"+44791100{i:04d}" for i in range(10) if i != 7), "Hi")
+    assert sendout.messages.count() == 9
 
 
 def test_send_batch_needs_recipients():
@@ -148,12 +147,12 @@ def test_work_waits_for_the_callers_commit(outbox):
 def test_with_the_d7_backend_work_goes_to_the_cluster(settings, commit, monkeypatch):
     settings.D7SMS = {**settings.D7SMS, "BACKEND": "d7"}
     calls = []
-    monkeypatch.setattr(queue, "_enqueue", lambda func, *args: calls.append((func, args)))
+    monkeypatch.setattr(tasks, "_put", lambda func, *args: calls.append((func, args)))
     with commit():
         message = d7sms.send_sms("+447911000001", "Hi")
-        batch = d7sms.send_batch(["+447911000002", "+447911000003"], "Hi")
-    ids = sorted(batch.messages.values_list("pk", flat=True))
-    assert calls == [(queue.SEND_TASK, ([message.pk],)), (queue.BATCH_TASK, (batch.pk, ids))]
+        sendout = d7sms.send_batch(["+447911000002", "+447911000003"], "Hi")
+    ids = sorted(sendout.messages.values_list("pk", flat=True))
+    assert calls == [(tasks.SINGLE_TASK, ([message.pk],)), (tasks.BATCH_CHUNK_TASK, (sendout.pk, ids))]
 
 
 # -- schedules ------------------------------------------------------------------------------
@@ -164,11 +163,11 @@ def test_a_scheduled_message_waits_and_fires_once(commit, outbox):
     with commit():
         message = d7sms.send_sms("+447911000001", "Later", schedule_at=at)
     assert (message.status, message.scheduled_at) == (S.PENDING, at)
-    assert Schedule.objects.get(name=queue.schedule_name(message_id=message.pk)).next_run == at
-    assert scheduling.fire_due() == 0
+    assert Schedule.objects.get(name=tasks.schedule_name(message_id=message.pk)).next_run == at
+    assert tasks.fire_task() == 0
     with commit():
-        assert scheduling.fire_due(now=at + timedelta(seconds=1)) == 1
-        assert scheduling.fire_due(now=at + timedelta(seconds=2)) == 0
+        assert tasks.fire_task(now=at + timedelta(seconds=1)) == 1
+        assert tasks.fire_task(now=at + timedelta(seconds=2)) == 0
     assert len(outbox) == 1
     assert not Schedule.objects.filter(name__startswith="d7sms-message-").exists()
 
@@ -186,13 +185,13 @@ def test_a_past_schedule_sends_now(commit, outbox):
 
 def test_cancelling_a_scheduled_batch_stops_it_completely(commit, outbox):
     later = timezone.now() + timedelta(hours=1)
-    batch = d7sms.send_batch(["+447911000001", "+447911000002"], "Later", schedule_at=later)
-    assert batch.status == BatchStatus.SCHEDULED
-    assert api.cancel_batch(batch) == 2
-    assert batch.status == BatchStatus.CANCELLED
-    assert not Schedule.objects.filter(name=queue.schedule_name(batch_id=batch.pk)).exists()
+    sendout = d7sms.send_batch(["+447911000001", "+447911000002"], "Later", schedule_at=later)
+    assert sendout.status == SendoutStatus.SCHEDULED
+    assert api.cancel_sendout(sendout) == 2
+    assert sendout.status == SendoutStatus.CANCELLED
+    assert not Schedule.objects.filter(name=tasks.schedule_name(sendout_id=sendout.pk)).exists()
     with commit():
-        assert scheduling.fire_due(now=timezone.now() + timedelta(hours=2)) == 0
+        assert tasks.fire_task(now=timezone.now() + timedelta(hours=2)) == 0
     assert outbox == []
 
 
@@ -214,9 +213,9 @@ def test_remote_schedule_needs_batch_mode_and_a_time():
 def test_remote_schedule_goes_to_d7_at_once(commit, outbox):
     at = timezone.now() + timedelta(hours=1)
     with commit():
-        batch = d7sms.send_batch(["+447911000001"], "Hi", schedule_at=at, remote_schedule=True)
+        sendout = d7sms.send_batch(["+447911000001"], "Hi", schedule_at=at, remote_schedule=True)
     assert outbox[0].schedule_at == at
-    assert batch.messages.get().status == S.ACCEPTED
+    assert sendout.messages.get().status == S.ACCEPTED
 
 
 # -- resend and retry -----------------------------------------------------------------------
@@ -246,12 +245,12 @@ def test_resend_is_refused_while_the_message_is_on_its_way():
 def test_retry_failed_resends_each_failure_once(commit, outbox):
     locmem.inject(NoRoute("No route found", status_code=412))
     with commit():
-        batch = d7sms.send_batch(["+447911000001", "+447911000002"], "Hi", mode=SendMode.SINGLE)
-    assert batch.messages.filter(status=S.FAILED).count() == 1
+        sendout = d7sms.send_batch(["+447911000001", "+447911000002"], "Hi", mode=SendMode.SINGLE)
+    assert sendout.messages.filter(status=S.FAILED).count() == 1
     with commit():
-        assert api.retry_failed(batch) == 1
-    assert api.retry_failed(batch) == 0
-    assert batch.messages.filter(resend_of__isnull=False, status=S.ACCEPTED).count() == 1
+        assert api.retry_failed(sendout) == 1
+    assert api.retry_failed(sendout) == 0
+    assert sendout.messages.filter(resend_of__isnull=False, status=S.ACCEPTED).count() == 1
     assert len(outbox) == 2
 
 
@@ -284,15 +283,27 @@ def test_console_backend_writes_to_a_given_stream():
     stream = io.StringIO()
     backend = console.ConsoleBackend(stream)
     message = Message(pk=1, to="+447911000001", content="Hi", sender="Me", dlr_level=0)
-    assert backend.send(message)
+    assert backend.send_message(message)
     assert "SMS to +447911000001 from Me" in stream.getvalue()
 
 
 def test_locmem_records_what_d7_would_receive(commit, outbox):
     with commit():
-        batch = d7sms.send_batch(["+447911000001"], "Hi")
+        sendout = d7sms.send_batch(["+447911000001"], "Hi")
     [sent] = outbox
-    message = batch.messages.get()
+    message = sendout.messages.get()
     assert sent.message_id == message.pk and sent.d7_batch_id == message.d7_batch_id
-    assert sent.params["dlr_url"] == tokens.dlr_url(message.pk)
+    assert sent.params["dlr_url"] == webhook_urls.dlr_url(message.pk)
     assert set(sent.extra) == {"callback_url", "errback_url"}
+
+
+def test_the_public_api_has_real_signatures():
+    import inspect
+
+    assert d7sms.send_sms is api.send_sms and d7sms.send_batch is api.send_batch
+    assert d7sms.get_balance is api.get_balance
+    assert list(inspect.signature(d7sms.send_sms).parameters)[:2] == ["to", "content"]
+    assert inspect.signature(d7sms.send_batch).parameters["mode"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "Sendout" in str(inspect.signature(d7sms.send_batch).return_annotation)
+    with pytest.raises(AttributeError, match="no attribute 'send_sendout'"):
+        d7sms.send_sendout  # noqa: B018

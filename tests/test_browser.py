@@ -84,7 +84,7 @@ def shot(page, name):
 
 
 def test_compose_preview_confirm_and_follow(staff, site, page):
-    page.goto(site.url + "/admin/login/?next=/admin/d7sms/batch/compose/")
+    page.goto(site.url + "/admin/login/?next=/admin/d7sms/sendout/compose/")
     page.fill("#id_username", "ada")
     page.fill("#id_password", "s3cret-pw")
     page.click("input[type=submit]")
@@ -114,7 +114,7 @@ def test_compose_preview_confirm_and_follow(staff, site, page):
     page.wait_for_selector('#d7-follow[data-settled="1"]', timeout=30_000)
     assert "1 failed recipient" in page.inner_text("#d7-failures h2")
     assert page.locator('#d7-counts tr[data-status="delivered"] [data-count]').inner_text() == "1"
-    shot(page, "batch.png")
+    shot(page, "sendout.png")
 
     page.click("#d7-failures a:has-text('+447911123459')")
     page.wait_for_selector(".field-why")

@@ -105,7 +105,7 @@ def test_non_gsm_text_through_message_payload(client, sandbox):
 
 def test_sendbatch_same_content_to_three(client, sandbox):
     to = ["971509001001", "971549001002", "971559001003"]
-    result = client.send_batch([{"to": to, "content": "Same content goes to 3 numbers", "from": "D7sms"}])
+    result = client.sendbatch([{"to": to, "content": "Same content goes to 3 numbers", "from": "D7sms"}])
     assert isinstance(result, BatchResult)
     assert (result.message_count, result.expected_count, result.scheduled) == (3, 3, None)
     assert sandbox.wait_idle(5)
@@ -116,7 +116,7 @@ def test_sendbatch_same_content_to_three(client, sandbox):
 
 def test_sendbatch_binary_example(client, sandbox):
     to = ["971509001001", "971504001002", "971505001003"]
-    result = client.send_batch([{"to": to, "hex_content": "0623063106460628", "coding": 8}])
+    result = client.sendbatch([{"to": to, "hex_content": "0623063106460628", "coding": 8}])
     assert result.message_count == 3
     assert sandbox.wait_idle(5)
     assert {m["hex_content"].lower() for m in sandbox.accepted()} == {"0623063106460628"}
@@ -130,7 +130,7 @@ EXAMPLE_1 = [
 
 
 def test_batch_example_1_different_messages(client, sandbox):
-    result = client.send_batch(EXAMPLE_1)
+    result = client.sendbatch(EXAMPLE_1)
     assert (result.message_count, result.expected_count) == (7, 7)
     assert sandbox.wait_idle(5)
     senders = {str(m["to"]): m["from"] for m in sandbox.accepted()}
@@ -143,7 +143,7 @@ def test_batch_example_2_globals(client, sandbox):
         {"to": EXAMPLE_1[1]["to"], "content": EXAMPLE_1[1]["content"]},
         {"to": "7777771", "content": "Message 3 goes to 1 number"},
     ]
-    result = client.send_batch(
+    result = client.sendbatch(
         messages, globals={"from": "Brand2", "dlr_level": 3, "dlr": True, "dlr-url": f"{NOWHERE}/url"}
     )
     assert result.message_count == 7
@@ -156,7 +156,7 @@ def test_batch_example_2_globals(client, sandbox):
 
 
 def test_batch_example_3_callbacks(client, sandbox):
-    result = client.send_batch(
+    result = client.sendbatch(
         [
             {"to": ["55555551", "55555552", "55555553"], "content": "Hello world !"},
             {"to": "7777771", "content": "Holà !"},
@@ -188,7 +188,7 @@ _SCHEDULES = {
 def test_batch_scheduling(client, sandbox, kind):
     make, expected = _SCHEDULES[kind]
     schedule_at = make()
-    result = client.send_batch([{"to": "7777771", "content": "Good morning !"}], schedule_at=schedule_at)
+    result = client.sendbatch([{"to": "7777771", "content": "Good morning !"}], schedule_at=schedule_at)
     assert result.message_count == 1
     assert result.scheduled == pytest.approx(expected, abs=60)
 
@@ -243,14 +243,14 @@ def test_token_without_colon_is_a_server_error(client):
     assert info.value.status_code == 500
 
 
-@pytest.mark.parametrize("call, status", [("send", 403), ("send_batch", 412), ("balance", 403)])
+@pytest.mark.parametrize("call, status", [("send", 403), ("sendbatch", 412), ("balance", 403)])
 def test_wrong_password(sandbox, call, status):
     c = D7Client(sandbox.url, "foo", SECRET)
     with pytest.raises(CredentialsRejected) as info:
         if call == "send":
             c.send("4912345678", content="x")
-        elif call == "send_batch":
-            c.send_batch([{"to": "4912345678", "content": "x"}])
+        elif call == "sendbatch":
+            c.sendbatch([{"to": "4912345678", "content": "x"}])
         else:
             c.balance()
     assert info.value.status_code == status
@@ -299,7 +299,7 @@ def test_server_error_via_rate(sandbox, client):
 
 def test_rate_limited(sandbox):
     with pytest.raises(RateLimited) as info:
-        fault_client(sandbox, "429").send_batch([{"to": "4912345678", "content": "x"}])
+        fault_client(sandbox, "429").sendbatch([{"to": "4912345678", "content": "x"}])
     assert info.value.status_code == 429 and info.value.retryable
     assert isinstance(info.value, ServerError)
     assert info.value.retry_after == 1.0  # the sandbox sends Retry-After: 1
@@ -342,13 +342,13 @@ def test_client_refuses_messages_the_server_would_skip(client, sandbox):
         {"to": "4912345673", "hex_content": "0041"},
     ]
     with pytest.raises(InvalidRequest) as info:
-        client.send_batch(messages)
+        client.sendbatch(messages)
     assert info.value.bad_indexes == (1, 2, 3)
     assert info.value.reached_provider is False and info.value.status_code is None
     assert "message 1: no 'to'" in str(info.value)
     assert sandbox.accepted() == []
     # Globals complete what a message lacks.
-    result = client.send_batch(messages[1:3], globals={"to": "4912345674", "content": "from globals"})
+    result = client.sendbatch(messages[1:3], globals={"to": "4912345674", "content": "from globals"})
     assert result.message_count == result.expected_count == 2
     assert sandbox.wait_idle(5)
     assert {m["content"] for m in sandbox.accepted()} == {"no destination", "from globals"}
@@ -373,11 +373,11 @@ def test_password_never_shown(make_sandbox, caplog):
     wrong = D7Client(sb.url, "foo", "wrong-" + SECRET)
     for call in (
         lambda: wrong.send("4912345678", content="x"),
-        lambda: wrong.send_batch([{"to": "4912345678", "content": "x"}]),
+        lambda: wrong.sendbatch([{"to": "4912345678", "content": "x"}]),
         lambda: fault_client(sb, "latency=1000", read_timeout=0.2).send("1", content="x"),
         lambda: D7Client(f"http://127.0.0.1:{closed_port()}", "foo", SECRET).send("1", content="x"),
         lambda: c.send("4912345677", content="x"),
-        lambda: c.send_batch([{"content": "x"}]),
+        lambda: c.sendbatch([{"content": "x"}]),
     ):
         with pytest.raises(D7Error) as info:
             call()
@@ -490,7 +490,7 @@ def test_request_shape(scripted, sclient):
 
 def test_batch_request_shape_and_count_mismatch(scripted, sclient):
     scripted.answer(200, {"data": {"batchId": "b1", "messageCount": 2, "scheduled": "3599.56s"}})
-    result = sclient.send_batch(
+    result = sclient.sendbatch(
         [{"to": ("1", "2"), "sender": "A", "hex-content": "0041", "coding": 8}, {"to": 3, "content": "x"}],
         globals={"dlr_url": "http://x/d", "dlr_method": "GET"},
         callback_url="http://x/ok",

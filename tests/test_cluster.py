@@ -16,8 +16,8 @@ from django.db import connection
 from django.utils import timezone
 
 import d7sms
-from d7sms import housekeeping, queue
-from d7sms.models import Batch, BatchStatus, Message, MessageStatus, SendMode
+from d7sms import housekeeping, tasks
+from d7sms.models import Sendout, SendoutStatus, Message, MessageStatus, SendMode
 from tests.cluster import Cluster, numbers, wait_for
 
 S = MessageStatus
@@ -42,7 +42,7 @@ def e2e(d7_settings, sandbox):
     if POSTGRES and not _redis_up():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (needed as the django-q2 broker).")
     d7_settings.D7SMS = {**d7_settings.D7SMS, "CALLBACK_BASE_URL": CALLBACK}
-    queue._broker().purge_queue()  # leftovers of an earlier run on a shared Redis
+    tasks._broker().purge_queue()  # leftovers of an earlier run on a shared Redis
     return {"base_url": sandbox.url, "settings": {"CALLBACK_BASE_URL": CALLBACK}}
 
 
@@ -74,7 +74,7 @@ def test_single_messages(e2e, sandbox):
 
 
 def test_thousand_recipients_in_both_modes(e2e, sandbox):
-    by_batch = d7sms.send_batch(numbers(1000, start=1000), "Batch mode", mode=SendMode.BATCH)
+    by_batch = d7sms.send_batch(numbers(1000, start=1000), "Sendout mode", mode=SendMode.BATCH)
     by_send = d7sms.send_batch(numbers(1000, start=5000), "Single mode", mode=SendMode.SINGLE)
     started = time.monotonic()
     with Cluster(**e2e):
@@ -99,7 +99,7 @@ def test_local_schedules_fire_once_and_cancelled_never_leaves(e2e, sandbox):
     with Cluster(**e2e):
         due = d7sms.send_batch(numbers(20, start=200), "On time", schedule_at=timezone.now() + timedelta(seconds=3))
         cancelled = d7sms.send_batch(numbers(20, start=300), "Never", schedule_at=timezone.now() + timedelta(seconds=3))
-        assert d7sms.api.cancel_batch(cancelled) == 20
+        assert d7sms.api.cancel_sendout(cancelled) == 20
         # django-q2's scheduler looks for due schedules every 30 s.
         wait_for(lambda: settled(due.messages.values_list("pk", flat=True)), 50, message="the scheduled sendout")
         wait_for(lambda: settled(missed.messages.values_list("pk", flat=True)), 20, message="the missed sendout")
@@ -112,14 +112,14 @@ def test_local_schedules_fire_once_and_cancelled_never_leaves(e2e, sandbox):
     assert all(got[m.to] == 1 for m in due.messages.all())
     assert not any(m.to in got for m in cancelled.messages.all())
     cancelled.refresh_from_db()
-    assert cancelled.status == BatchStatus.CANCELLED
+    assert cancelled.status == SendoutStatus.CANCELLED
     assert set(cancelled.messages.values_list("status", flat=True)) == {S.CANCELLED}
 
 
 def test_killed_worker_loses_nothing_and_sends_nothing_twice(e2e, sandbox, d7_settings):
     sandbox.set_faults(latency_ms=100)
-    batch = d7sms.send_batch(numbers(300, start=400), "Slow", mode=SendMode.SINGLE)  # 6 tasks of 50
-    ids = list(batch.messages.values_list("pk", flat=True))
+    sendout = d7sms.send_batch(numbers(300, start=400), "Slow", mode=SendMode.SINGLE)  # 6 tasks of 50
+    ids = list(sendout.messages.values_list("pk", flat=True))
     with Cluster(**e2e) as cluster:
         wait_for(lambda: len(sandbox.accepted()) >= 5, 30, message="first sends")
         cluster.kill()  # mid-call: the claimed chunks are in doubt
@@ -129,7 +129,7 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(e2e, sandbox, d7_se
     d7_settings.D7SMS = {**d7_settings.D7SMS, "SENDING_TIMEOUT": 0, "REQUEUE_AFTER": 0}
     assert housekeeping.expire_stuck() == len(in_doubt)
     with Cluster(**e2e):
-        assert housekeeping.sweep() > 0  # the lost task's unclaimed messages
+        assert tasks.sweep() > 0  # the lost task's unclaimed messages
         wait_for(lambda: settled(ids), 30, message="the rest")
     got = received(sandbox)
     assert all(n <= 1 for n in got.values()), "nothing sent twice"
@@ -144,12 +144,12 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(e2e, sandbox, d7_se
 @pytest.mark.skipif(not POSTGRES, reason="two clusters racing need PostgreSQL row locks (D7SMS_TEST_DATABASE=postgres)")
 def test_two_clusters_send_each_message_exactly_once(e2e, sandbox):
     assert connection.vendor == "postgresql"
-    batch = d7sms.send_batch(numbers(5000, start=10_000), "Race", mode=SendMode.SINGLE)
-    ids = list(batch.messages.order_by("pk").values_list("pk", flat=True))
-    queue.send_messages(ids)  # every chunk twice: both clusters go for the same rows
+    sendout = d7sms.send_batch(numbers(5000, start=10_000), "Race", mode=SendMode.SINGLE)
+    ids = list(sendout.messages.order_by("pk").values_list("pk", flat=True))
+    tasks.enqueue_single(ids)  # every chunk twice: both clusters go for the same rows
     with Cluster(**e2e), Cluster(**e2e):
         wait_for(lambda: settled(ids), 120, interval=0.5, message="5,000 sends")
     got = received(sandbox)
     assert len(got) == 5000 and set(got.values()) == {1}
     assert Message.objects.filter(pk__in=ids, status=S.ACCEPTED).count() == 5000
-    assert Batch.objects.get(pk=batch.pk).status == BatchStatus.IN_PROGRESS
+    assert Sendout.objects.get(pk=sendout.pk).status == SendoutStatus.IN_PROGRESS

@@ -9,9 +9,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_q.models import Schedule
 
-from d7sms import pause, queue
+from d7sms import pause, tasks
 from d7sms.backends import locmem
-from d7sms.models import AccountState, Batch, Message, MessageStatus
+from d7sms.models import AccountState, Sendout, Message, MessageStatus
 
 S = MessageStatus
 pytestmark = pytest.mark.django_db
@@ -46,8 +46,8 @@ def test_send_one(local, django_capture_on_commit_callbacks):
 def test_send_several_is_a_sendout(local):
     out = run("d7sms_send", "--to", "+447911000001", "--to", "+447911000002", "--to", "+447911000001",
               "--content", "Hi", "--sender", "Shop")
-    batch = Batch.objects.get()
-    assert (batch.recipient_count, batch.duplicate_count, batch.sender) == (2, 1, "Shop")
+    sendout = Sendout.objects.get()
+    assert (sendout.recipient_count, sendout.duplicate_count, sendout.sender) == (2, 1, "Shop")
     assert "2 recipient(s), 1 duplicate(s) removed" in out
 
 
@@ -102,8 +102,8 @@ def test_setup_is_idempotent(settings):
     first = run("d7sms_setup")
     second = run("d7sms_setup")
     assert "Created schedule 'd7sms-housekeeping'" in first and "Updated" in second
-    schedule = Schedule.objects.get(name=queue.HOUSEKEEPING_SCHEDULE)
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("d7sms.tasks.housekeeping", "I", 1)
+    schedule = Schedule.objects.get(name=tasks.HOUSEKEEPING_SCHEDULE)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("d7sms.housekeeping.run", "I", 1)
 
 
 def test_setup_warns_when_the_throttle_cannot_be_shared(settings):

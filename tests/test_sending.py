@@ -11,10 +11,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from d7sms import api, housekeeping, sending, signals, status, throttle
+from d7sms import api, backends, balance, creation, housekeeping, sending, signals, status, tasks, throttle, webhook_urls
 from d7sms.backends import locmem
-from d7sms.models import AccountState, Batch, BatchStatus, Message, MessageStatus, SendMode
-from d7sms.webhooks import tokens
+from d7sms.models import AccountState, Sendout, SendoutStatus, Message, MessageStatus, SendMode
 
 S = MessageStatus
 pytestmark = pytest.mark.django_db
@@ -44,12 +43,12 @@ def queued(*numbers, content="Hello", **kwargs):
 
 
 def run(messages, seconds=30):
-    return sending.send_messages([m.pk for m in messages], deadline=time.monotonic() + seconds)
+    return sending.send_single([m.pk for m in messages], deadline=time.monotonic() + seconds)
 
 
-def run_batch(batch, seconds=30):
-    ids = list(batch.messages.order_by("pk").values_list("pk", flat=True))
-    return sending.send_batch_chunk(batch.pk, ids, deadline=time.monotonic() + seconds)
+def run_batch(sendout, seconds=30):
+    ids = list(sendout.messages.order_by("pk").values_list("pk", flat=True))
+    return sending.send_batch_chunks(sendout.pk, ids, deadline=time.monotonic() + seconds)
 
 
 def fresh(message):
@@ -72,7 +71,7 @@ def test_accepted_message_carries_its_own_dlr_url(fast, sandbox):
     message = fresh(message)
     assert (message.status, message.d7_message_id, message.attempts) == (S.ACCEPTED, sent[0]["id"], 1)
     assert message.submitted_at and message.accepted_at
-    assert sent[0]["dlr_url"] == tokens.dlr_url(message.pk)
+    assert sent[0]["dlr_url"] == webhook_urls.dlr_url(message.pk)
     assert (sent[0]["from"], sent[0]["content"], str(sent[0]["dlr_level"])) == ("D7sms", "Hello", "3")
     assert sent[0]["dlr_method"] == "POST"
 
@@ -159,7 +158,7 @@ def test_read_timeout_leaves_message_unknown_and_never_retries(fast, sandbox):
     message = fresh(message)
     assert (message.status, message.attempts, message.error_code) == (S.UNKNOWN, 1, "outcome_unknown")
     assert run([message]) == [] and requests_made(sandbox) == 1
-    assert housekeeping.sweep() == 0
+    assert tasks.sweep() == 0
 
 
 def test_dropped_connection_leaves_message_unknown(fast, sandbox):
@@ -222,8 +221,8 @@ def test_rejected_credentials_pause_everything_until_a_balance_check_succeeds(
 
         configure(fast, PASSWORD="bar", SYNC=True)
         with django_capture_on_commit_callbacks(execute=True):
-            balance = housekeeping.refresh_balance()
-        assert balance.balance == Decimal(100) or balance.balance is not None
+            reading = api.get_balance()
+        assert reading.balance == Decimal(100)
         assert not AccountState.get().paused
         assert ("resumed", None) in events
         assert [fresh(m).status for m in (first, second)] == [S.ACCEPTED, S.ACCEPTED]
@@ -249,8 +248,8 @@ def test_no_credit_pauses_and_an_empty_balance_keeps_it_paused(fast, broke_sandb
     assert fresh(message).status == S.QUEUED
     state = AccountState.get()
     assert state.paused and "charge" in state.pause_reason.lower()
-    balance = housekeeping.refresh_balance()
-    assert balance.balance == 0
+    reading, resumed = balance.read()
+    assert reading.balance == 0 and not resumed
     state = AccountState.get()
     assert state.paused and state.balance == 0 and state.balance_read_at
 
@@ -258,7 +257,7 @@ def test_no_credit_pauses_and_an_empty_balance_keeps_it_paused(fast, broke_sandb
 def test_deadline_hands_the_rest_to_another_task(fast, sandbox):
     sandbox.set_faults(latency_ms=30)
     messages = queued(*[f"+4479110001{i:02d}" for i in range(50) if i % 10 != 7])
-    left = sending.send_messages([m.pk for m in messages], deadline=time.monotonic() + 0.1)
+    left = sending.send_single([m.pk for m in messages], deadline=time.monotonic() + 0.1)
     sent = len(sandbox.accepted())
     assert 1 <= sent < 20  # the deadline is checked before every call
     assert len(left) == len(messages) - sent
@@ -285,36 +284,36 @@ def recipients(count, start=0):
 
 def test_batch_goes_in_chunks_with_a_dlr_url_per_message(fast, sandbox):
     configure(fast, BATCH_CHUNK_SIZE=50)
-    batch = api.send_batch(recipients(120), "Sale today")
-    assert run_batch(batch) == []
+    sendout = api.send_batch(recipients(120), "Sale today")
+    assert run_batch(sendout) == []
     assert sandbox.wait_idle(30)
-    batch.refresh_from_db()
-    assert len(batch.d7_batch_ids) == 3 and batch.status == BatchStatus.IN_PROGRESS and batch.submitted_at
+    sendout.refresh_from_db()
+    assert len(sendout.d7_batch_ids) == 3 and sendout.status == SendoutStatus.IN_PROGRESS and sendout.submitted_at
     sent = {m["to"]: m for m in sandbox.accepted()}
     assert len(sent) == 120
-    for message in batch.messages.all():
-        assert message.status == S.ACCEPTED and message.d7_batch_id in batch.d7_batch_ids
+    for message in sendout.messages.all():
+        assert message.status == S.ACCEPTED and message.d7_batch_id in sendout.d7_batch_ids
         assert message.d7_message_id is None  # bound later by the callback or the first report
-        assert sent[message.to]["dlr_url"] == tokens.dlr_url(message.pk)
+        assert sent[message.to]["dlr_url"] == webhook_urls.dlr_url(message.pk)
         assert sent[message.to]["batch_id"] == message.d7_batch_id
         assert sent[message.to]["content"] == "Sale today"
 
 
 def test_batch_callbacks_point_at_this_sendout(fast, sandbox):
-    batch = api.send_batch(recipients(3), "Hi")
-    run_batch(batch)
+    sendout = api.send_batch(recipients(3), "Hi")
+    run_batch(sendout)
     assert sandbox.wait_idle(30)
     urls = {d["url"].split("?")[0] for d in sandbox.deliveries("callback")}
-    assert urls == {tokens.callback_url(batch.key)}
+    assert urls == {webhook_urls.callback_url(sendout.key)}
 
 
 def test_batch_500s_retry_the_whole_chunk_each_recipient_once(fast, sandbox):
     configure(fast, BATCH_CHUNK_SIZE=20, MAX_RETRIES=12)
     sandbox.set_faults(error_500_rate=0.5, seed=3)
-    batch = api.send_batch(recipients(100), "Again")
-    run_batch(batch)
+    sendout = api.send_batch(recipients(100), "Again")
+    run_batch(sendout)
     assert sandbox.wait_idle(30)
-    assert set(batch.messages.values_list("status", flat=True)) == {S.ACCEPTED}
+    assert set(sendout.messages.values_list("status", flat=True)) == {S.ACCEPTED}
     sent = [m["to"] for m in sandbox.accepted()]
     assert len(sent) == 100 == len(set(sent))
     stats = sandbox.stats()
@@ -324,18 +323,18 @@ def test_batch_500s_retry_the_whole_chunk_each_recipient_once(fast, sandbox):
 def test_batch_read_timeout_leaves_the_chunk_unknown(fast, sandbox):
     configure(fast, READ_TIMEOUT=0.3)
     sandbox.set_faults(latency_ms=800)
-    batch = api.send_batch(recipients(5), "Slow")
-    run_batch(batch)
-    assert set(batch.messages.values_list("status", flat=True)) == {S.UNKNOWN}
-    assert run_batch(batch) == [] and requests_made(sandbox) == 1
+    sendout = api.send_batch(recipients(5), "Slow")
+    run_batch(sendout)
+    assert set(sendout.messages.values_list("status", flat=True)) == {S.UNKNOWN}
+    assert run_batch(sendout) == [] and requests_made(sandbox) == 1
 
 
 def test_remote_schedule_is_handed_to_d7_at_once(fast, sandbox):
     at = timezone.now() + timedelta(seconds=2)
-    batch = api.send_batch(recipients(3), "Later", schedule_at=at, remote_schedule=True)
-    assert set(batch.messages.values_list("status", flat=True)) == {S.QUEUED}
-    run_batch(batch)
-    assert set(batch.messages.values_list("status", flat=True)) == {S.ACCEPTED}
+    sendout = api.send_batch(recipients(3), "Later", schedule_at=at, remote_schedule=True)
+    assert set(sendout.messages.values_list("status", flat=True)) == {S.QUEUED}
+    run_batch(sendout)
+    assert set(sendout.messages.values_list("status", flat=True)) == {S.ACCEPTED}
     assert sandbox.accepted() == []  # D7 holds it
     assert sandbox.wait_idle(30)
     sent = sandbox.accepted()
@@ -343,11 +342,11 @@ def test_remote_schedule_is_handed_to_d7_at_once(fast, sandbox):
 
 
 def test_cancelled_batch_sends_nothing(fast, sandbox):
-    batch = api.send_batch(recipients(10), "No")
-    assert api.cancel_batch(batch) == 10
-    assert run_batch(batch) == []
+    sendout = api.send_batch(recipients(10), "No")
+    assert api.cancel_sendout(sendout) == 10
+    assert run_batch(sendout) == []
     assert requests_made(sandbox) == 0
-    assert Batch.objects.get(pk=batch.pk).status == BatchStatus.CANCELLED
+    assert Sendout.objects.get(pk=sendout.pk).status == SendoutStatus.CANCELLED
 
 
 # -- the database is the source of truth ----------------------------------------------------
@@ -359,21 +358,21 @@ def test_sweeper_enqueues_only_messages_without_a_live_task(settings):
     lost, live, waiting, due_retry = [
         Message(to=f"+44791100000{i}", content="x", enqueued_at=now) for i in range(1, 5)
     ]
-    status.create_many([lost, live, waiting, due_retry], scheduled=False)
+    creation.create_messages([lost, live, waiting, due_retry], scheduled=False)
     Message.objects.filter(pk=lost.pk).update(enqueued_at=now - timedelta(minutes=5))
     Message.objects.filter(pk=waiting.pk).update(next_attempt_at=now + timedelta(minutes=1))
     # Enqueued at first, then requeued for a retry that has come due since: no task covers it.
     Message.objects.filter(pk=due_retry.pk).update(
         enqueued_at=now - timedelta(seconds=10), next_attempt_at=now - timedelta(seconds=1)
     )
-    assert set(housekeeping.orphaned().values_list("pk", flat=True)) == {lost.pk, due_retry.pk}
-    assert housekeeping.sweep() == 2
+    assert set(tasks.orphaned().values_list("pk", flat=True)) == {lost.pk, due_retry.pk}
+    assert tasks.sweep() == 2
     assert sorted(m.message_id for m in locmem.outbox()) == sorted([lost.pk, due_retry.pk])
-    assert housekeeping.sweep() == 0
+    assert tasks.sweep() == 0
 
 
 def test_a_message_waiting_for_its_retry_is_not_claimed_early(settings):
-    [message] = status.create_many([Message(to="+447911000001", content="x")], scheduled=False)
+    [message] = creation.create_messages([Message(to="+447911000001", content="x")], scheduled=False)
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=1))
     assert status.claim([message.pk]) == []
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
@@ -382,7 +381,7 @@ def test_a_message_waiting_for_its_retry_is_not_claimed_early(settings):
 
 def test_stuck_sending_becomes_unknown(settings):
     configure(settings, SENDING_TIMEOUT=60)
-    old, recent = status.create_many(
+    old, recent = creation.create_messages(
         [Message(to="+447911000001", content="x"), Message(to="+447911000002", content="x")], scheduled=False
     )
     status.claim([old.pk, recent.pk])
@@ -394,22 +393,22 @@ def test_stuck_sending_becomes_unknown(settings):
 
 def test_accepted_batch_messages_are_not_stuck(settings):
     configure(settings, BACKEND="locmem", SYNC=False, SENDING_TIMEOUT=0)
-    batch = api.send_batch(recipients(5), "x")
-    run_batch(batch)
+    sendout = api.send_batch(recipients(5), "x")
+    run_batch(sendout)
     assert housekeeping.expire_stuck() == 0
-    assert set(batch.messages.values_list("status", flat=True)) == {S.ACCEPTED}
+    assert set(sendout.messages.values_list("status", flat=True)) == {S.ACCEPTED}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_tasks_send_each_message_once(settings):
     configure(settings, BACKEND="locmem", SYNC=False)
-    batch = api.send_batch(recipients(200), "Race", mode=SendMode.SINGLE)
-    ids = list(batch.messages.values_list("pk", flat=True))
+    sendout = api.send_batch(recipients(200), "Race", mode=SendMode.SINGLE)
+    ids = list(sendout.messages.values_list("pk", flat=True))
     errors = []
 
     def worker():
         try:
-            sending.send_messages(ids, deadline=time.monotonic() + 30)
+            sending.send_single(ids, deadline=time.monotonic() + 30)
         except Exception as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
         finally:
@@ -446,14 +445,13 @@ def test_throttle_splits_a_large_request_across_windows(settings):
 
 
 def test_a_task_out_of_time_hands_the_rest_to_a_new_task(settings, monkeypatch):
-    from d7sms import queue, tasks
 
     configure(settings, BACKEND="locmem", SYNC=False, TASK_SECONDS=0)
     messages = queued("+447911000001", "+447911000002")
     before = {m.pk: m.enqueued_at for m in messages}
     enqueued = []
-    monkeypatch.setattr(queue, "_enqueue", lambda func, *args: enqueued.append((func, args)))
-    assert tasks.send_messages([m.pk for m in messages]) == 2
-    assert enqueued == [(queue.SEND_TASK, ([m.pk for m in messages],))]
+    monkeypatch.setattr(tasks, "_put", lambda func, *args: enqueued.append((func, args)))
+    assert tasks.single_task([m.pk for m in messages]) == 2
+    assert enqueued == [(tasks.SINGLE_TASK, ([m.pk for m in messages],))]
     assert locmem.outbox() == []
     assert all(fresh(m).enqueued_at > before[m.pk] for m in messages)  # a live task covers them

@@ -6,16 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from d7sms import signals, status
-from d7sms.models import Batch, BatchStatus, Message, MessageStatus
+from d7sms import api, creation, progress, signals, status
+from d7sms.models import FINAL, Message, MessageStatus, Sendout, SendoutStatus
 
 S = MessageStatus
 pytestmark = pytest.mark.django_db
 
 
-def make(count=1, *, scheduled=False, batch=None):
-    messages = [Message(to=f"+4479110000{i:02d}", content="x", batch=batch) for i in range(count)]
-    return status.create_many(messages, scheduled=scheduled)
+def make(count=1, *, scheduled=False, sendout=None):
+    messages = [Message(to=f"+4479110000{i:02d}", content="x", sendout=sendout) for i in range(count)]
+    return creation.create_messages(messages, scheduled=scheduled)
 
 
 def current(message):
@@ -29,7 +29,7 @@ def test_new_messages_start_pending_or_queued():
 
 
 def test_final_statuses_never_change():
-    for final in status.FINAL:
+    for final in FINAL:
         for new in S:
             assert not status.can_change(final, new), (final, new)
 
@@ -109,52 +109,52 @@ def test_status_change_is_announced_after_commit(django_capture_on_commit_callba
         signals.message_status_changed.disconnect(dispatch_uid="t")
 
 
-def sendout():
-    return Batch.objects.create(content="x")
+def new_sendout():
+    return Sendout.objects.create(content="x")
 
 
-def test_batch_status_follows_its_messages(django_capture_on_commit_callbacks):
-    batch = sendout()
-    a, b = make(2, batch=batch)
-    assert status.refresh_batch(batch.pk) == BatchStatus.SUBMITTING
+def test_sendout_status_follows_its_messages(django_capture_on_commit_callbacks):
+    sendout = new_sendout()
+    a, b = make(2, sendout=sendout)
+    assert progress.refresh(sendout.pk) == SendoutStatus.SUBMITTING
     status.claim([a.pk, b.pk])
     status.record_accepted([a.pk])
-    assert status.refresh_batch(batch.pk) == BatchStatus.IN_PROGRESS
+    assert progress.refresh(sendout.pk) == SendoutStatus.IN_PROGRESS
     completed = []
-    signals.batch_completed.connect(lambda **kw: completed.append(kw["batch"].pk), weak=False, dispatch_uid="t")
+    signals.sendout_completed.connect(lambda **kw: completed.append(kw["sendout"].pk), weak=False, dispatch_uid="t")
     try:
         with django_capture_on_commit_callbacks(execute=True):
             status.change(Message.objects.get(pk=a.pk), S.DELIVERED)
             status.change(Message.objects.get(pk=b.pk), S.UNKNOWN)
-            assert status.refresh_batch(batch.pk) == BatchStatus.IN_PROGRESS
+            assert progress.refresh(sendout.pk) == SendoutStatus.IN_PROGRESS
             status.change(Message.objects.get(pk=b.pk), S.UNDELIVERED)
-            status.refresh_batch(batch.pk)
-            status.refresh_batch(batch.pk)
-        assert Batch.objects.get(pk=batch.pk).status == BatchStatus.COMPLETED_WITH_FAILURES
-        assert completed == [batch.pk]  # once, however often it is refreshed
+            progress.refresh(sendout.pk)
+            progress.refresh(sendout.pk)
+        assert Sendout.objects.get(pk=sendout.pk).status == SendoutStatus.COMPLETED_WITH_FAILURES
+        assert completed == [sendout.pk]  # once, however often it is refreshed
     finally:
-        signals.batch_completed.disconnect(dispatch_uid="t")
+        signals.sendout_completed.disconnect(dispatch_uid="t")
 
 
-def test_scheduled_batch_shows_scheduled():
-    batch = sendout()
-    make(2, scheduled=True, batch=batch)
-    assert status.refresh_batch(batch.pk) == BatchStatus.SCHEDULED
+def test_scheduled_sendout_shows_scheduled():
+    sendout = new_sendout()
+    make(2, scheduled=True, sendout=sendout)
+    assert progress.refresh(sendout.pk) == SendoutStatus.SCHEDULED
 
 
-def test_cancel_batch_handles_more_rows_than_one_statement_may_name():
-    batch = sendout()
+def test_cancel_sendout_handles_more_rows_than_one_statement_may_name():
+    sendout = new_sendout()
     Message.objects.bulk_create(
-        [Message(batch=batch, to=f"+44791{i:07d}", content="x", status=S.QUEUED) for i in range(2000)]
+        [Message(sendout=sendout, to=f"+44791{i:07d}", content="x", status=S.QUEUED) for i in range(2000)]
     )
-    assert status.cancel_batch(batch) == 2000
-    assert Batch.objects.get(pk=batch.pk).status == BatchStatus.CANCELLED
+    assert api.cancel_sendout(sendout) == 2000
+    assert Sendout.objects.get(pk=sendout.pk).status == SendoutStatus.CANCELLED
 
 
 @given(st.dictionaries(st.sampled_from(list(S)), st.integers(min_value=1, max_value=5), min_size=1))
 def test_a_message_in_flight_keeps_a_sendout_in_progress(counts):
-    """The shortcut in refresh_batch: with a message at D7 and not final, the status is in progress."""
-    batch = SimpleNamespace(status=BatchStatus.IN_PROGRESS, submitted_at=object())
-    derived = status.derive_batch_status(batch, counts)
+    """The shortcut in progress.refresh: with a message at D7 and not final, the status is in progress."""
+    sendout = SimpleNamespace(status=SendoutStatus.IN_PROGRESS, submitted_at=object())
+    derived = progress.derive_status(sendout, counts)
     if any(s in counts for s in (S.ACCEPTED, S.AT_SMSC, S.UNKNOWN)):
-        assert derived == BatchStatus.IN_PROGRESS
+        assert derived == SendoutStatus.IN_PROGRESS

@@ -10,18 +10,19 @@ from django.db import OperationalError
 
 from d7sms import signals
 from d7sms.models import AccountState, BatchCallback, DeliveryReport, Message, MessageStatus
-from d7sms.webhooks import apply, security, storage
-from d7sms.webhooks.tokens import any_dlr_url, dlr_url, make_token
+from d7sms import sql
+from d7sms.webhooks import dlr, security
+from d7sms.webhook_urls import any_dlr_url, dlr_url, make_token
 from tests.webhook_support import (
     ACK,
     any_dlr_path,
-    batch_path,
+    callback_path,
     callback_params,
     dlr_path,
     errback_params,
     level1,
     level2,
-    make_batch,
+    make_sendout,
     make_message,
 )
 
@@ -156,16 +157,16 @@ def test_duplicate_changes_nothing_and_is_flagged(client):
     assert post_dlr(client, message, level1("d7-d")).content == ACK
     assert Message.objects.get(pk=message.pk).updated_at == updated
     problems = list(DeliveryReport.objects.order_by("pk").values_list("problem", flat=True))
-    assert problems == ["", "", apply.DUPLICATE, apply.DUPLICATE]
+    assert problems == ["", "", dlr.DUPLICATE, dlr.DUPLICATE]
 
 
 def test_dlr_binds_the_d7_id_before_any_callback(client):
-    batch, [message] = make_batch(["+447700900001"], status=S.SENDING)
+    sendout, [message] = make_sendout(["+447700900001"], status=S.SENDING)
     post_dlr(client, message, level1("d7-new"))
     message.refresh_from_db()
     assert (message.status, message.d7_message_id) == (S.AT_SMSC, "d7-new")
     # The callback that tells us the id comes afterwards and changes nothing but marks it seen.
-    response = client.get(batch_path(batch.key), callback_params("447700900001", "d7-new"))
+    response = client.get(callback_path(sendout.key), callback_params("447700900001", "d7-new"))
     assert response.content == ACK
     message.refresh_from_db()
     assert message.status == S.AT_SMSC
@@ -173,9 +174,9 @@ def test_dlr_binds_the_d7_id_before_any_callback(client):
 
 
 def test_callback_after_final_dlr_keeps_final_state(client):
-    batch, [message] = make_batch(["+447700900002"], status=S.SENDING)
+    sendout, [message] = make_sendout(["+447700900002"], status=S.SENDING)
     post_dlr(client, message, level2("d7-late"))
-    client.get(batch_path(batch.key), callback_params("+447700900002", "d7-late"))
+    client.get(callback_path(sendout.key), callback_params("+447700900002", "d7-late"))
     message.refresh_from_db()
     assert (message.status, message.d7_message_id) == (S.DELIVERED, "d7-late")
 
@@ -195,7 +196,7 @@ def test_deleted_message_is_an_orphan_and_acked(client):
     message.delete()
     assert client.post(dlr_path(pk), level1("d7-gone")).content == ACK
     row = DeliveryReport.objects.get()
-    assert (row.message_id, row.problem, row.applied_at) == (None, apply.ORPHAN, None)
+    assert (row.message_id, row.problem, row.applied_at) == (None, dlr.ORPHAN, None)
 
 
 # -- the installation-wide DLR URL and orphans ------------------------------------------------
@@ -208,12 +209,12 @@ def test_any_dlr_url_applies_by_d7_id(client):
 
 
 def test_orphan_applied_when_callback_binds_the_id(client):
-    batch, [message] = make_batch(["+447700900003"], status=S.SENDING)
+    sendout, [message] = make_sendout(["+447700900003"], status=S.SENDING)
     client.post(any_dlr_path(), level2("d7-orph"))
     client.post(any_dlr_path(), level1("d7-orph"))
-    assert DeliveryReport.objects.filter(problem=apply.ORPHAN).count() == 2
+    assert DeliveryReport.objects.filter(problem=dlr.ORPHAN).count() == 2
     assert status_of(message) == S.SENDING
-    client.get(batch_path(batch.key), callback_params("447700900003", "d7-orph"))
+    client.get(callback_path(sendout.key), callback_params("447700900003", "d7-orph"))
     assert status_of(message) == S.DELIVERED
     rows = DeliveryReport.objects.all()
     assert all(r.message_id == message.pk and r.applied_at and r.problem == "" for r in rows)
@@ -222,27 +223,27 @@ def test_orphan_applied_when_callback_binds_the_id(client):
 def test_bound_elsewhere_orphans_are_swept(client):
     client.post(any_dlr_path(), level2("d7-sweep", "EXPIRED"))
     message = make_message(d7_id="d7-sweep")
-    assert apply.apply_bound_orphans() == 1
+    assert dlr.apply_bound_orphans() == 1
     assert status_of(message) == S.EXPIRED
 
 
 def test_housekeeping_task_applies_bound_orphans(client, settings):
     settings.D7SMS = {**settings.D7SMS, "BACKEND": "locmem"}
-    from d7sms import tasks
+    from d7sms import housekeeping
 
     client.post(any_dlr_path(), level2("d7-housekeeping", "DELIVRD"))
     message = make_message(d7_id="d7-housekeeping")
-    assert tasks.housekeeping()["orphans_applied"] == 1
+    assert housekeeping.run()["orphans_applied"] == 1
     assert status_of(message) == S.DELIVERED
 
 
 def test_errback_for_no_credit_pauses_sending(client):
     from d7sms import pause
 
-    batch, [message] = make_batch(["+447700900018"], status=S.ACCEPTED)
+    sendout, [message] = make_sendout(["+447700900018"], status=S.ACCEPTED)
     text = "Cannot charge submit_sm, check RouterPB log file for details"
     assert not pause.is_paused(fresh=True)
-    response = client.get(batch_path(batch.key, "errback"), errback_params("447700900018", text))
+    response = client.get(callback_path(sendout.key, "errback"), errback_params("447700900018", text))
     assert response.content == ACK
     assert status_of(message) == S.FAILED
     assert pause.is_paused(fresh=True)
@@ -259,26 +260,26 @@ def test_url_builders_match_routes(settings):
 
 
 def test_callback_binds_and_accepts(client):
-    batch, messages = make_batch(["+447700900010", "+447700900011"], status=S.SENDING)
-    response = client.get(batch_path(batch.key), callback_params("447700900011", "d7-cb"))
+    sendout, messages = make_sendout(["+447700900010", "+447700900011"], status=S.SENDING)
+    response = client.get(callback_path(sendout.key), callback_params("447700900011", "d7-cb"))
     assert response.content == ACK
     messages[1].refresh_from_db()
     assert (messages[1].status, messages[1].d7_message_id) == (S.ACCEPTED, "d7-cb")
     assert status_of(messages[0]) == S.SENDING
     row = BatchCallback.objects.get()
-    assert (row.batch_id, row.message_id, row.d7_message_id, row.status) == (batch.pk, messages[1].pk, "d7-cb", 1)
+    assert (row.sendout_id, row.message_id, row.d7_message_id, row.status) == (sendout.pk, messages[1].pk, "d7-cb", 1)
 
 
 def test_callback_duplicate_flagged(client):
-    batch, [message] = make_batch(["+447700900012"], status=S.SENDING)
-    client.get(batch_path(batch.key), callback_params("+447700900012", "d7-dup"))
-    client.get(batch_path(batch.key), callback_params("+447700900012", "d7-dup"))
-    assert list(BatchCallback.objects.order_by("pk").values_list("problem", flat=True)) == ["", apply.DUPLICATE]
+    sendout, [message] = make_sendout(["+447700900012"], status=S.SENDING)
+    client.get(callback_path(sendout.key), callback_params("+447700900012", "d7-dup"))
+    client.get(callback_path(sendout.key), callback_params("+447700900012", "d7-dup"))
+    assert list(BatchCallback.objects.order_by("pk").values_list("problem", flat=True)) == ["", dlr.DUPLICATE]
 
 
 def test_errback_fails_the_message_with_its_text(client):
-    batch, [message] = make_batch(["+447700900017"], status=S.SENDING)
-    response = client.get(batch_path(batch.key, "errback"), errback_params("447700900017"))
+    sendout, [message] = make_sendout(["+447700900017"], status=S.SENDING)
+    response = client.get(callback_path(sendout.key, "errback"), errback_params("447700900017"))
     assert response.content == ACK
     message.refresh_from_db()
     assert message.status == S.FAILED
@@ -286,32 +287,32 @@ def test_errback_fails_the_message_with_its_text(client):
 
 
 def test_callback_prefers_the_resend_waiting_for_an_id(client):
-    batch, [original] = make_batch(["+447700900013"], status=S.FAILED)
-    resend = Message.objects.create(batch=batch, to="+447700900013", status=S.SENDING, resend_of=original)
-    client.get(batch_path(batch.key), callback_params("447700900013", "d7-re"))
+    sendout, [original] = make_sendout(["+447700900013"], status=S.FAILED)
+    resend = Message.objects.create(sendout=sendout, to="+447700900013", status=S.SENDING, resend_of=original)
+    client.get(callback_path(sendout.key), callback_params("447700900013", "d7-re"))
     assert Message.objects.get(pk=resend.pk).d7_message_id == "d7-re"
     assert Message.objects.get(pk=original.pk).d7_message_id is None
 
 
 def test_callback_for_unknown_number_or_sendout_is_stored(client):
-    batch, _ = make_batch(["+447700900014"], status=S.SENDING)
-    assert client.get(batch_path(batch.key), callback_params("447700900099", "x")).content == ACK
+    sendout, _ = make_sendout(["+447700900014"], status=S.SENDING)
+    assert client.get(callback_path(sendout.key), callback_params("447700900099", "x")).content == ACK
     other = uuid.uuid4()
-    assert client.get(batch_path(other), callback_params("447700900014", "y")).content == ACK
+    assert client.get(callback_path(other), callback_params("447700900014", "y")).content == ACK
     problems = list(BatchCallback.objects.order_by("pk").values_list("problem", flat=True))
     assert problems == ["no message to this number in the sendout", "unknown sendout"]
 
 
 def test_batch_completes_when_the_last_report_lands(client, django_capture_on_commit_callbacks):
-    batch, messages = make_batch(["+447700900020", "+447700900029"], with_ids=True)
+    sendout, messages = make_sendout(["+447700900020", "+447700900029"], with_ids=True)
     with django_capture_on_commit_callbacks(execute=True):
         post_dlr(client, messages[0], level2(messages[0].d7_message_id))
-    batch.refresh_from_db()
-    assert batch.status == "in_progress"
+    sendout.refresh_from_db()
+    assert sendout.status == "in_progress"
     with django_capture_on_commit_callbacks(execute=True):
         post_dlr(client, messages[1], level2(messages[1].d7_message_id, "UNDELIV"))
-    batch.refresh_from_db()
-    assert batch.status == "completed_with_failures"
+    sendout.refresh_from_db()
+    assert sendout.status == "completed_with_failures"
 
 
 def test_signal_sent_on_commit(client, django_capture_on_commit_callbacks):
@@ -346,7 +347,7 @@ def fresh_denied_count(settings):
 
 def test_forged_calls_change_nothing(client, caplog, fresh_denied_count):
     message, other = make_message(d7_id="d7-f"), make_message(d7_id="d7-g", to="+447700900002")
-    batch, _ = make_batch(["+447700900030"], status=S.SENDING)
+    sendout, _ = make_sendout(["+447700900030"], status=S.SENDING)
     good = make_token("dlr", message.pk)
     forged = [
         client.post(dlr_path(message.pk, token="0" * 32), level2("d7-f")),
@@ -354,8 +355,8 @@ def test_forged_calls_change_nothing(client, caplog, fresh_denied_count):
         client.post(dlr_path(other.pk, token=good), level2("d7-g")),  # tampered id
         client.post(dlr_path(message.pk, token=good[:-1]), level2("d7-f")),
         client.post(any_dlr_path(token=good), level2("d7-f")),
-        client.get(batch_path(batch.key, token=make_token("errback", batch.key)), callback_params("447700900030", "z")),
-        client.get(batch_path(uuid.uuid4(), token=make_token("callback", batch.key)), callback_params("1", "z")),
+        client.get(callback_path(sendout.key, token=make_token("errback", sendout.key)), callback_params("447700900030", "z")),
+        client.get(callback_path(uuid.uuid4(), token=make_token("callback", sendout.key)), callback_params("1", "z")),
     ]
     with caplog.at_level(logging.WARNING, logger="d7sms.webhooks"):
         forged.append(client.post(dlr_path(message.pk, token="f" * 32), level2("d7-f")))
@@ -443,11 +444,11 @@ def test_malformed_dlr_is_400_and_stored(client, params, named):
     ],
 )
 def test_malformed_callback_is_400_and_stored(client, params, named):
-    batch, [message] = make_batch(["+447700900040"], status=S.SENDING)
-    response = client.get(batch_path(batch.key), params)
+    sendout, [message] = make_sendout(["+447700900040"], status=S.SENDING)
+    response = client.get(callback_path(sendout.key), params)
     assert response.status_code == 400 and named in response.content.decode()
     row = BatchCallback.objects.get()
-    assert row.batch_id == batch.pk and named in row.problem
+    assert row.sendout_id == sendout.pk and named in row.problem
     assert status_of(message) == S.SENDING
 
 
@@ -487,7 +488,7 @@ def test_nul_bytes_and_odd_encodings_are_stored(client):
 
 def test_storage_failure_is_503_and_the_call_kept_raw(client):
     message = make_message(d7_id="d7-503")
-    with mock.patch.object(apply, "outcome", side_effect=OperationalError("database is locked")):
+    with mock.patch.object(dlr, "outcome", side_effect=OperationalError("database is locked")):
         response = post_dlr(client, message, level2("d7-503"))
     assert response.status_code == 503
     row = DeliveryReport.objects.get()
@@ -501,7 +502,7 @@ def test_storage_failure_is_503_and_the_call_kept_raw(client):
 def test_nothing_stored_is_503(client):
     message = make_message(d7_id="d7-down")
     down = OperationalError("connection refused")
-    with mock.patch.object(storage, "insert", side_effect=down), mock.patch.object(
+    with mock.patch.object(sql, "insert_row", side_effect=down), mock.patch.object(
         DeliveryReport, "save", side_effect=down
     ):
         response = post_dlr(client, message, level2("d7-down"))
@@ -522,8 +523,8 @@ def test_d7_id_owned_by_another_message_is_stored_and_acked(client):
 def test_wrong_method_is_405_not_500(client):
     message = make_message(d7_id="d7-put")
     assert client.put(dlr_path(message.pk), "x").status_code == 405
-    batch, _ = make_batch(["+447700900060"])
-    assert client.post(batch_path(batch.key), {}).status_code == 405
+    sendout, _ = make_sendout(["+447700900060"])
+    assert client.post(callback_path(sendout.key), {}).status_code == 405
 
 
 def test_no_valid_token_reaches_the_logs(client, caplog):

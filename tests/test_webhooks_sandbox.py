@@ -7,8 +7,9 @@ import pytest
 from django.db import OperationalError
 
 from d7sms.client import D7Client
-from d7sms.models import Batch, BatchCallback, DeliveryReport, Message, MessageStatus
-from d7sms.webhooks import apply, tokens
+from d7sms.models import Sendout, BatchCallback, DeliveryReport, Message, MessageStatus
+from d7sms import webhook_urls
+from d7sms.webhooks import dlr
 from tests.conftest import SANDBOX_USER
 
 S = MessageStatus
@@ -25,21 +26,21 @@ def wired(d7_settings, live_server, sandbox):
 
 
 def make_sendout(count):
-    batch = Batch.objects.create(name="round trip", content="Hello", status="in_progress")
+    sendout = Sendout.objects.create(name="round trip", content="Hello", status="in_progress")
     messages = [
-        Message.objects.create(batch=batch, to=f"+4477009000{i:02d}", content="Hello", status=S.SENDING)
+        Message.objects.create(sendout=sendout, to=f"+4477009000{i:02d}", content="Hello", status=S.SENDING)
         for i in range(count)
     ]
-    return batch, messages
+    return sendout, messages
 
 
-def send(sandbox, batch, messages, dlr_url=tokens.dlr_url, method="POST"):
+def send(sandbox, sendout, messages, dlr_url=webhook_urls.dlr_url, method="POST"):
     with D7Client(sandbox.url, *SANDBOX_USER) as client:
-        return client.send_batch(
+        return client.sendbatch(
             [{"to": m.to.lstrip("+"), "dlr_url": dlr_url(m.pk)} for m in messages],
             globals={"content": "Hello", "from": "D7sms", "dlr": "yes", "dlr_level": 3, "dlr_method": method},
-            callback_url=tokens.callback_url(batch.key),
-            errback_url=tokens.errback_url(batch.key),
+            callback_url=webhook_urls.callback_url(sendout.key),
+            errback_url=webhook_urls.errback_url(sendout.key),
         )
 
 
@@ -59,8 +60,8 @@ def reports_by_thrown(sandbox):
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
 def test_level3_batch_ends_in_true_states(wired, method):
-    batch, messages = make_sendout(20)
-    result = send(wired, batch, messages, method=method)
+    sendout, messages = make_sendout(20)
+    result = send(wired, sendout, messages, method=method)
     assert result.message_count == 20
     assert wired.wait_idle(20)
     assert_true_final_states(messages)
@@ -75,13 +76,13 @@ def test_level3_batch_ends_in_true_states(wired, method):
     for message in messages:
         expect_id = message.to[-1] != "7"
         assert (message.d7_message_id is not None) == expect_id
-    batch.refresh_from_db()
-    assert batch.status == "completed_with_failures"
+    sendout.refresh_from_db()
+    assert sendout.status == "completed_with_failures"
 
 
 def test_unacknowledged_reports_are_resent_and_kept_raw(wired):
-    batch, messages = make_sendout(10)
-    real = apply.receive_dlr
+    sendout, messages = make_sendout(10)
+    real = dlr.receive
     failed = set()
 
     def fail_first_level2(params, report, **kwargs):
@@ -92,8 +93,8 @@ def test_unacknowledged_reports_are_resent_and_kept_raw(wired):
             raise OperationalError("could not serialize access")
         return real(params, report, **kwargs)
 
-    with mock.patch.object(apply, "receive_dlr", side_effect=fail_first_level2):
-        send(wired, batch, messages)
+    with mock.patch.object(dlr, "receive", side_effect=fail_first_level2):
+        send(wired, sendout, messages)
         assert wired.wait_idle(20)
     assert failed
     assert_true_final_states(messages)
@@ -109,19 +110,19 @@ def test_unacknowledged_reports_are_resent_and_kept_raw(wired):
 
 
 def test_installation_wide_dlr_url(wired):
-    batch, messages = make_sendout(10)
-    send(wired, batch, messages, dlr_url=lambda pk: tokens.any_dlr_url())
+    sendout, messages = make_sendout(10)
+    send(wired, sendout, messages, dlr_url=lambda pk: webhook_urls.any_dlr_url())
     assert wired.wait_idle(20)
     assert_true_final_states(messages)
     assert not DeliveryReport.objects.filter(applied_at__isnull=True).exists()
 
 
 def test_forged_dlr_urls_change_nothing(wired, live_server):
-    batch, messages = make_sendout(3)
+    sendout, messages = make_sendout(3)
     other = messages[2]
     forged = {
         messages[0].pk: f"{live_server.url}/d7sms/dlr/{messages[0].pk}/{'0' * 32}/",  # made-up token
-        messages[1].pk: tokens.dlr_url(other.pk).replace(f"/{other.pk}/", f"/{messages[1].pk}/"),  # tampered id
+        messages[1].pk: webhook_urls.dlr_url(other.pk).replace(f"/{other.pk}/", f"/{messages[1].pk}/"),  # tampered id
         other.pk: f"{live_server.url}/d7sms/dlr/{other.pk}/",  # no token
     }
     with D7Client(wired.url, *SANDBOX_USER) as client:
@@ -141,13 +142,13 @@ def test_sending_pipeline_round_trip(wired, d7_settings, mode):
 
     d7_settings.D7SMS = {**d7_settings.D7SMS, "SYNC": True, "DLR_LEVEL": 3}
     numbers = [f"+4915112345{i:03d}" for i in range(20)]  # valid mobile numbers, every last digit twice
-    batch = d7sms.send_batch(numbers, "Hello from the pipeline", mode=mode, dlr_level=3)
+    sendout = d7sms.send_batch(numbers, "Hello from the pipeline", mode=mode, dlr_level=3)
     assert wired.wait_idle(30)
-    messages = list(Message.objects.filter(batch=batch))
+    messages = list(Message.objects.filter(sendout=sendout))
     assert len(messages) == 20
     assert_true_final_states(messages)
     thrown = reports_by_thrown(wired)
     rows = Counter(DeliveryReport.objects.filter(applied_at__isnull=False).values_list("d7_message_id", "level"))
     assert rows == Counter({(d7_id, int(level)): 1 for d7_id, level in thrown})
-    batch.refresh_from_db()
-    assert batch.status == "completed_with_failures"
+    sendout.refresh_from_db()
+    assert sendout.status == "completed_with_failures"

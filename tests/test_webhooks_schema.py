@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from d7sms.models import Batch, Message
-from d7sms.webhooks.tokens import ANY_DLR_KEY, make_token
+from d7sms.models import Sendout, Message
+from d7sms.webhook_urls import ANY_DLR_KEY, make_token
 from tests.webhook_support import dlr_path
 
 pytestmark = pytest.mark.django_db
@@ -48,8 +48,8 @@ def test_schema_is_served_and_lists_every_receiver(client):
     assert set(document["paths"]) == {
         "/d7sms/dlr/{message_id}/{token}/",
         "/d7sms/dlr/{token}/",
-        "/d7sms/batch/{batch_key}/{token}/callback/",
-        "/d7sms/batch/{batch_key}/{token}/errback/",
+        "/d7sms/callback/{sendout_key}/{token}/",
+        "/d7sms/errback/{sendout_key}/{token}/",
     }
     dlr = document["paths"]["/d7sms/dlr/{message_id}/{token}/"]
     assert set(dlr) == {"get", "post"}
@@ -61,17 +61,17 @@ def _valid_token(case):
     params = case.path_parameters or {}
     if "message_id" in params:
         return make_token("dlr", params["message_id"])
-    if "batch_key" in params:
-        kind = "callback" if case.path.endswith("/callback/") else "errback"
-        return make_token(kind, params["batch_key"])
+    if "sendout_key" in params:
+        kind = "callback" if case.path.startswith("/d7sms/callback/") else "errback"
+        return make_token(kind, params["sendout_key"])
     return make_token("dlr-any", ANY_DLR_KEY)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_generated_calls_never_meet_a_server_error(api_schema, mode):
     # Some rows to find: generated ids and keys that happen to exist reach the apply step.
-    batch = Batch.objects.create(name="fuzz")
-    Message.objects.create(pk=1, batch=batch, to="+447700900001", d7_message_id="0", status="accepted")
+    sendout = Sendout.objects.create(name="fuzz")
+    Message.objects.create(pk=1, sendout=sendout, to="+447700900001", d7_message_id="0", status="accepted")
     seen = []
     for result in api_schema.get_all_operations():
         operation = result.ok()

@@ -17,12 +17,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from d7sms.models import Batch, BatchCallback, DeliveryReport, Message, MessageStatus
-from d7sms.webhooks import apply
+from d7sms.models import Sendout, BatchCallback, DeliveryReport, Message, MessageStatus
+from d7sms.webhooks import dlr
 from tests.webhook_support import (
     ACK,
     any_dlr_path,
-    batch_path,
+    callback_path,
     callback_params,
     dlr_path,
     errback_params,
@@ -46,22 +46,22 @@ DELIVERED = ("ESME_ROK", "DELIVRD", S.DELIVERED)
 
 def build_storm(seed=4):
     """Create the sendout; return (calls, truth) with calls as (kind, path, params) in feed order."""
-    batch = Batch.objects.create(name="storm", content="Hello", status="in_progress")
+    sendout = Sendout.objects.create(name="storm", content="Hello", status="in_progress")
     messages = Message.objects.bulk_create(
-        Message(batch=batch, to=f"+4477009{i:05d}", content="Hello", status=S.SENDING) for i in range(MESSAGES)
+        Message(sendout=sendout, to=f"+4477009{i:05d}", content="Hello", status=S.SENDING) for i in range(MESSAGES)
     )
     if messages[0].pk is None:  # backends that do not return ids from bulk_create
-        messages = list(Message.objects.filter(batch=batch).order_by("pk"))
+        messages = list(Message.objects.filter(sendout=sendout).order_by("pk"))
     calls, truth = [], {}
     for i, message in enumerate(messages):
         d7_id = str(uuid.uuid4())
         first, second, final = OUTCOMES.get(message.to[-1], DELIVERED)
         truth[message.pk] = (final, d7_id if first else None)
         if first is None:
-            calls.append(("errback", batch_path(batch.key, "errback"), errback_params(message.to.lstrip("+"))))
+            calls.append(("errback", callback_path(sendout.key, "errback"), errback_params(message.to.lstrip("+"))))
             continue
         to = message.to if i % 3 else message.to.lstrip("+")  # sent with and without "+"
-        calls.append(("callback", batch_path(batch.key), callback_params(to, d7_id)))
+        calls.append(("callback", callback_path(sendout.key), callback_params(to, d7_id)))
         path = dlr_path(message.pk) if i % 2 == 0 else any_dlr_path()
         calls.append(("dlr1", path, level1(d7_id, first)))
         if second:
@@ -70,7 +70,7 @@ def build_storm(seed=4):
     distinct = len(calls)
     calls += [rng.choice(calls) for _ in range(TOTAL - distinct)]
     rng.shuffle(calls)
-    return batch, calls, truth, distinct
+    return sendout, calls, truth, distinct
 
 
 def overtakes(calls):
@@ -93,10 +93,10 @@ def send(client, kind, path, params):
     return client.get(path, params)
 
 
-def check_truth(batch, calls, truth, distinct):
+def check_truth(sendout, calls, truth, distinct):
     """Assert the database holds exactly the true outcome of the storm."""
-    rows = dict(Message.objects.filter(batch=batch).values_list("pk", "status"))
-    ids = dict(Message.objects.filter(batch=batch).values_list("pk", "d7_message_id"))
+    rows = dict(Message.objects.filter(sendout=sendout).values_list("pk", "status"))
+    ids = dict(Message.objects.filter(sendout=sendout).values_list("pk", "d7_message_id"))
     wrong = {pk: (rows[pk], want) for pk, (want, _id) in truth.items() if rows[pk] != want}
     assert not wrong, f"{len(wrong)} messages in the wrong state, e.g. {list(wrong.items())[:5]}"
     assert all(ids[pk] == d7_id for pk, (_s, d7_id) in truth.items() if d7_id)
@@ -110,22 +110,22 @@ def check_truth(batch, calls, truth, distinct):
     thrown = {(kind, params["id"]) for kind, _p, params in calls if kind.startswith("dlr")}
     assert len(per_report) == len(thrown)
     for (message_id, level), counts in per_report.items():
-        assert counts[""] == 1 and set(counts) <= {"", apply.DUPLICATE}, list(
+        assert counts[""] == 1 and set(counts) <= {"", dlr.DUPLICATE}, list(
             DeliveryReport.objects.filter(message_id=message_id, level=level).values_list(
                 "pk", "message_id", "level", "message_status", "problem", "received_at", "applied_at"
             )
         )
     assert BatchCallback.objects.count() == TOTAL - dlr_calls
-    assert not BatchCallback.objects.exclude(problem__in=["", apply.DUPLICATE]).exists()
+    assert not BatchCallback.objects.exclude(problem__in=["", dlr.DUPLICATE]).exists()
 
-    batch.refresh_from_db()
-    assert batch.status == "completed_with_failures"
+    sendout.refresh_from_db()
+    assert sendout.status == "completed_with_failures"
     assert Counter(rows.values()) == Counter(want for want, _id in truth.values())
 
 
 @pytest.mark.django_db(transaction=True)
 def test_storm_in_one_stream():
-    batch, calls, truth, distinct = build_storm()
+    sendout, calls, truth, distinct = build_storm()
     order = overtakes(calls)
     assert order["level 2 before level 1"] > 20 and order["DLR before callback"] > 100
     client = Client()
@@ -135,14 +135,14 @@ def test_storm_in_one_stream():
         response = send(client, kind, path, params)
         answers[(response.status_code, response.content == ACK)] += 1
     assert answers == {(200, True): TOTAL}
-    check_truth(batch, calls, truth, distinct)
+    check_truth(sendout, calls, truth, distinct)
     assert time.monotonic() - started < 60
 
 
 @pytest.mark.django_db(transaction=True)
 def test_storm_from_concurrent_senders():
     """The same storm from 8 threads at once: counters and statuses lose no update."""
-    batch, calls, truth, distinct = build_storm(seed=11)
+    sendout, calls, truth, distinct = build_storm(seed=11)
     answers, lock = Counter(), threading.Lock()
     chunks = [calls[i::8] for i in range(8)]
 
@@ -166,4 +166,4 @@ def test_storm_from_concurrent_senders():
     for t in threads:
         t.join()
     assert answers == {200: TOTAL}
-    check_truth(batch, calls, truth, distinct)
+    check_truth(sendout, calls, truth, distinct)

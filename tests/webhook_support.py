@@ -4,8 +4,8 @@ import uuid
 
 from django.urls import reverse
 
-from d7sms.models import Batch, Message, MessageStatus
-from d7sms.webhooks.tokens import ANY_DLR_KEY, make_token
+from d7sms.models import Sendout, Message, MessageStatus
+from d7sms.webhook_urls import ANY_DLR_KEY, make_token
 
 ACK = b"ACK/Jasmin"
 
@@ -22,10 +22,10 @@ def any_dlr_path(token=None):
     return reverse("d7sms:dlr-any", kwargs={"token": token})
 
 
-def batch_path(batch_key, kind="callback", token=None):
+def callback_path(sendout_key, kind="callback", token=None):
     """Path of a sendout's callback or errback URL."""
-    token = token if token is not None else make_token(kind, batch_key)
-    return reverse(f"d7sms:batch-{kind}", kwargs={"batch_key": batch_key, "token": token})
+    token = token if token is not None else make_token(kind, sendout_key)
+    return reverse(f"d7sms:{kind}", kwargs={"sendout_key": sendout_key, "token": token})
 
 
 def level1(d7_id, status="ESME_ROK"):
@@ -60,12 +60,12 @@ def errback_params(to, text="No route found", batch_id="7f3e-batch"):
     return {"batchId": batch_id, "to": to, "status": "0", "statusText": f'HTTPAPI error: Error "{text}'}
 
 
-def make_batch(numbers, status=MessageStatus.ACCEPTED, with_ids=False):
-    """A sendout with one message per number; returns (batch, [messages])."""
-    batch = Batch.objects.create(name="webhook test", content="Hello", status="in_progress")
+def make_sendout(numbers, status=MessageStatus.ACCEPTED, with_ids=False):
+    """A sendout with one message per number; returns (sendout, [messages])."""
+    sendout = Sendout.objects.create(name="webhook test", content="Hello", status="in_progress")
     messages = [
         Message.objects.create(
-            batch=batch,
+            sendout=sendout,
             to=number,
             content="Hello",
             status=status,
@@ -73,7 +73,7 @@ def make_batch(numbers, status=MessageStatus.ACCEPTED, with_ids=False):
         )
         for number in numbers
     ]
-    return batch, messages
+    return sendout, messages
 
 
 def make_message(status=MessageStatus.ACCEPTED, d7_id=None, to="+447700900001"):

@@ -1,7 +1,7 @@
 """The d7sms admin: compose and follow sendouts, inspect messages and D7's reports.
 
 Registered on the default admin site. Custom pages (compose, progress, chart, export,
-needs attention, balance refresh) are URLs of the Batch and Message admins. The D7 balance
+needs attention, balance refresh) are URLs of the Sendout and Message admins. The D7 balance
 shows on the app's own index, the sendout list and the "needs attention" page; a project can
 put it on its site index with ``{% load d7sms_admin %}{% d7sms_balance_panel %}`` in its
 own ``admin/index.html``.
@@ -10,15 +10,15 @@ own ``admin/index.html``.
 from django.contrib import admin
 
 from d7sms.admin.account import AccountStateAdmin
-from d7sms.admin.batches import BatchAdmin
+from d7sms.admin.sendouts import SendoutAdmin
 from d7sms.admin.messages import MessageAdmin
 from d7sms.admin.reports import BatchCallbackAdmin, DeliveryReportAdmin
-from d7sms.models import AccountState, Batch, BatchCallback, DeliveryReport, Message
+from d7sms.models import AccountState, Sendout, BatchCallback, DeliveryReport, Message
 
-admin.site.register(Batch, BatchAdmin)
+admin.site.register(Sendout, SendoutAdmin)
 admin.site.register(Message, MessageAdmin)
 admin.site.register(DeliveryReport, DeliveryReportAdmin)
 admin.site.register(BatchCallback, BatchCallbackAdmin)
 admin.site.register(AccountState, AccountStateAdmin)
 
-__all__ = ["AccountStateAdmin", "BatchAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin"]
+__all__ = ["AccountStateAdmin", "SendoutAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin"]

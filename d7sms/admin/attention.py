@@ -30,7 +30,7 @@ def attention_items(site_name):
                 "recipient or D7, then resend it (which may send a second copy) or mark it failed."
             ),
             "count": unknown.count(),
-            "rows": list(unknown.select_related("batch").order_by("claimed_at", "pk")[:SHOWN]),
+            "rows": list(unknown.select_related("sendout").order_by("claimed_at", "pk")[:SHOWN]),
             "url": reverse(f"{site_name}:d7sms_message_changelist") + "?status=unknown&resent=no",
         },
         {
@@ -46,7 +46,7 @@ def attention_items(site_name):
         },
         {
             "key": "callbacks",
-            "title": _("Batch callbacks that could not be applied"),
+            "title": _("Sendout callbacks that could not be applied"),
             "help": _("Calls from D7 about a sendout that did not match any message."),
             "count": callbacks.count(),
             "rows": list(callbacks.order_by("-received_at", "-pk")[:SHOWN]),

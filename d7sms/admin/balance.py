@@ -32,7 +32,7 @@ def panel_context(request):
 
 def can_view(user):
     """Anyone who may look at sendouts may see and refresh the balance."""
-    return user.is_active and user.is_staff and user.has_perm("d7sms.view_batch")
+    return user.is_active and user.is_staff and user.has_perm("d7sms.view_sendout")
 
 
 def balance_reading():

@@ -22,7 +22,6 @@ from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
 from d7sms.admin.recipient_input import ListError, read_csv, read_pasted
 
 SHOWN_NUMBERS = 10
-# Binary content is counted in octets: 140 in one message, 134 per part of a long one.
 
 
 def compose_view(model_admin, request):
@@ -114,9 +113,9 @@ def _show_preview(model_admin, request, fields, numbers, summary):
         "cost": format(cost.normalize(), "f") if cost is not None else None,
         "sufficient": sufficient,
         "draft": token,
-        "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_batch_compose"),
+        "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
     }
-    return TemplateResponse(request, "admin/d7sms/batch/preview.html", context)
+    return TemplateResponse(request, "admin/d7sms/sendout/preview.html", context)
 
 
 def _confirm(model_admin, request, fields, numbers, summary):
@@ -136,7 +135,7 @@ def _confirm(model_admin, request, fields, numbers, summary):
     data = form.cleaned_data
     content = {"hex_content": data["hex_content"], "coding": data["coding"]} if data["binary"] else {"content": data["content"]}
     try:
-        batch = api.send_batch(
+        sendout = api.send_batch(
             numbers,
             **content,
             sender=data["sender"],
@@ -152,12 +151,12 @@ def _confirm(model_admin, request, fields, numbers, summary):
         for error in exc.messages:
             messages.error(request, error)
         return _render_compose(model_admin, request, form, summary=summary, draft=request.POST["draft"])
-    model_admin.log_addition(request, batch, [{"added": {}}])
-    if batch.schedule_at:
-        messages.success(request, _("“%(batch)s” is scheduled: %(n)d messages.") % {"batch": batch, "n": len(numbers)})
+    model_admin.log_addition(request, sendout, [{"added": {}}])
+    if sendout.schedule_at:
+        messages.success(request, _("“%(sendout)s” is scheduled: %(n)d messages.") % {"sendout": sendout, "n": len(numbers)})
     else:
-        messages.success(request, _("“%(batch)s” is being sent: %(n)d messages.") % {"batch": batch, "n": len(numbers)})
-    return HttpResponseRedirect(reverse(f"{model_admin.admin_site.name}:d7sms_batch_change", args=[batch.pk]))
+        messages.success(request, _("“%(sendout)s” is being sent: %(n)d messages.") % {"sendout": sendout, "n": len(numbers)})
+    return HttpResponseRedirect(reverse(f"{model_admin.admin_site.name}:d7sms_sendout_change", args=[sendout.pk]))
 
 
 def _refilled(fields):
@@ -187,7 +186,7 @@ def _render_compose(model_admin, request, form, *, summary=None, draft=""):
         "ucs2_sizes": conf.get("UCS2_PART_SIZES"),
         "gsm7_alphabet": gsm7_alphabet(),
     }
-    return TemplateResponse(request, "admin/d7sms/batch/compose.html", context)
+    return TemplateResponse(request, "admin/d7sms/sendout/compose.html", context)
 
 
 def message_parts(fields):

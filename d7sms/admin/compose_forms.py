@@ -32,8 +32,8 @@ _DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 @functools.lru_cache(maxsize=1)
 def region_choices():
     """Every region phonenumbers knows, as ``(code, "Name (+44, GB)")``, sorted by name."""
-    # Imported here: the geocoder's data is ~130 MB, which every process importing the admin
-    # (cluster workers included) would otherwise carry.
+    # Imported here: the geocoder's data is large, and every process importing the admin
+    # (cluster workers included) would otherwise carry it.
     from phonenumbers import geocoder
 
     rows = []

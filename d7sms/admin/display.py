@@ -5,46 +5,44 @@ from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from d7sms.models import BatchStatus, MessageStatus
-from d7sms.status import FAILURES
+from d7sms.models import FAILURES, MessageStatus, SendoutStatus
 
-S = MessageStatus
 
 #: The stylesheet every d7sms admin page needs (badges, bars, panels).
 MEDIA = forms.Media(css={"all": ("d7sms/admin.css",)})
 
 # The progress bar's segments, in drawing order, and which message statuses fill each.
 GROUPS = (
-    ("delivered", _("delivered"), frozenset({S.DELIVERED})),
+    ("delivered", _("delivered"), frozenset({MessageStatus.DELIVERED})),
     ("failed", _("failed"), FAILURES),
-    ("accepted", _("accepted"), frozenset({S.ACCEPTED, S.AT_SMSC})),
-    ("waiting", _("waiting"), frozenset({S.PENDING, S.QUEUED, S.SENDING, S.UNKNOWN})),
-    ("cancelled", _("cancelled"), frozenset({S.CANCELLED})),
+    ("accepted", _("accepted"), frozenset({MessageStatus.ACCEPTED, MessageStatus.AT_SMSC})),
+    ("waiting", _("waiting"), frozenset({MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN})),
+    ("cancelled", _("cancelled"), frozenset({MessageStatus.CANCELLED})),
 )
 GROUP_OF = {status: key for key, _label, statuses in GROUPS for status in statuses}
 
 # Badge colour classes (see static/d7sms/admin.css).
 _TONE = {
-    S.PENDING: "wait",
-    S.QUEUED: "wait",
-    S.SENDING: "busy",
-    S.UNKNOWN: "warn",
-    S.ACCEPTED: "busy",
-    S.AT_SMSC: "busy",
-    S.DELIVERED: "ok",
-    S.UNDELIVERED: "bad",
-    S.EXPIRED: "bad",
-    S.REJECTED: "bad",
-    S.FAILED: "bad",
-    S.CANCELLED: "off",
-    BatchStatus.SCHEDULED: "wait",
-    BatchStatus.SUBMITTING: "busy",
-    BatchStatus.IN_PROGRESS: "busy",
-    BatchStatus.COMPLETED: "ok",
-    BatchStatus.COMPLETED_WITH_FAILURES: "warn",
-    BatchStatus.CANCELLED: "off",
+    MessageStatus.PENDING: "wait",
+    MessageStatus.QUEUED: "wait",
+    MessageStatus.SENDING: "busy",
+    MessageStatus.UNKNOWN: "warn",
+    MessageStatus.ACCEPTED: "busy",
+    MessageStatus.AT_SMSC: "busy",
+    MessageStatus.DELIVERED: "ok",
+    MessageStatus.UNDELIVERED: "bad",
+    MessageStatus.EXPIRED: "bad",
+    MessageStatus.REJECTED: "bad",
+    MessageStatus.FAILED: "bad",
+    MessageStatus.CANCELLED: "off",
+    SendoutStatus.SCHEDULED: "wait",
+    SendoutStatus.SUBMITTING: "busy",
+    SendoutStatus.IN_PROGRESS: "busy",
+    SendoutStatus.COMPLETED: "ok",
+    SendoutStatus.COMPLETED_WITH_FAILURES: "warn",
+    SendoutStatus.CANCELLED: "off",
 }
-_LABELS = {**dict(MessageStatus.choices), **dict(BatchStatus.choices)}
+_LABELS = {**dict(MessageStatus.choices), **dict(SendoutStatus.choices)}
 
 
 def short_time(value):
@@ -102,7 +100,7 @@ def _percent(n, total):
     return round(100 * n / total, 2) if total else 0
 
 
-def progress_bar(counts, *, batch_id=None):
+def progress_bar(counts, *, sendout_id=None):
     """The progress bar as HTML: one segment per group, widths as proportions."""
     summary = progress(counts)
     total = summary["total"]
@@ -117,7 +115,7 @@ def progress_bar(counts, *, batch_id=None):
         '<div class="d7-progress"{} title="{}">'
         '<div class="d7-bar" role="img" aria-label="{}">{}</div>'
         '<span class="d7-progress-text">{}</span></div>',
-        format_html(' data-batch="{}"', batch_id) if batch_id else "",
+        format_html(' data-sendout="{}"', sendout_id) if sendout_id else "",
         title,
         title,
         segments,

@@ -29,11 +29,11 @@ def _safe(value):
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def results_csv(batch):
-    """A CSV file with one row per message of ``batch``: status, times and why it failed."""
+def results_csv(sendout):
+    """A CSV file with one row per message of ``sendout``: status, times and why it failed."""
     writer = csv.writer(_Echo())
     rows = (
-        Message.objects.filter(batch=batch)
+        Message.objects.filter(sendout=sendout)
         .order_by("pk")
         .values_list(*COLUMNS)
         .iterator(chunk_size=2000)
@@ -47,5 +47,5 @@ def results_csv(batch):
             yield writer.writerow([to, status, *(_safe(v) for v in rest), _safe(reason)])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="sendout-{batch.pk}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="sendout-{sendout.pk}.csv"'
     return response

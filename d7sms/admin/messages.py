@@ -13,17 +13,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from d7sms import status as machine
+from d7sms import status
 from d7sms.admin import attention, display
-from d7sms.admin.batches import SendPermissionMixin
+from d7sms.admin.sendouts import SendPermissionMixin
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import UNKNOWN_RESOLVED, explain
-from d7sms.models import Batch, BatchCallback, DeliveryReport, Message, MessageStatus
+from d7sms.models import FAILURES, NOT_FINAL, BatchCallback, DeliveryReport, Message, MessageStatus, Sendout
 from d7sms.recipients import InvalidNumber, normalise
 
-S = MessageStatus
-CANCELLABLE = (S.PENDING, S.QUEUED)
-RECENT_BATCHES = 20
+CANCELLABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
+RECENT_SENDOUTS = 20
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -31,35 +30,35 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("failures", _("All failures")), ("waiting", _("Not final yet")), *S.choices]
+        return [("failures", _("All failures")), ("waiting", _("Not final yet")), *MessageStatus.choices]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == "failures":
-            return queryset.filter(status__in=machine.FAILURES)
+            return queryset.filter(status__in=FAILURES)
         if value == "waiting":
-            return queryset.filter(status__in=machine.NOT_FINAL)
-        if value in S.values:
+            return queryset.filter(status__in=NOT_FINAL)
+        if value in MessageStatus.values:
             return queryset.filter(status=value)
         return queryset
 
 
-class BatchFilter(admin.SimpleListFilter):
-    """The most recent sendouts; any other is reached from its own page (``?batch=<id>``)."""
+class SendoutFilter(admin.SimpleListFilter):
+    """The most recent sendouts; any other is reached from its own page (``?sendout=<id>``)."""
 
     title = gettext_lazy("sendout")
-    parameter_name = "batch"
+    parameter_name = "sendout"
 
     def lookups(self, request, model_admin):
-        rows = list(Batch.objects.order_by("-created_at", "-id").values_list("pk", "name")[:RECENT_BATCHES])
+        rows = list(Sendout.objects.order_by("-created_at", "-id").values_list("pk", "name")[:RECENT_SENDOUTS])
         chosen = self.value()
         if chosen and chosen.isdigit() and all(str(pk) != chosen for pk, _n in rows):
-            rows += list(Batch.objects.filter(pk=chosen).values_list("pk", "name"))
+            rows += list(Sendout.objects.filter(pk=chosen).values_list("pk", "name"))
         return [(str(pk), name or _("Sendout #%(id)s") % {"id": pk}) for pk, name in rows]
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(batch_id=value) if value and value.isdigit() else queryset
+        return queryset.filter(sendout_id=value) if value and value.isdigit() else queryset
 
 
 class ResentFilter(admin.SimpleListFilter):
@@ -136,8 +135,8 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     show_facets = NO_FACETS
     list_display = ("to", "status_badge", "sendout", "parts", "accepted", "final", "why_short")
     list_display_links = ("to",)
-    list_filter = (StatusFilter, BatchFilter, "created_at", ResentFilter)
-    list_select_related = ("batch",)
+    list_filter = (StatusFilter, SendoutFilter, "created_at", ResentFilter)
+    list_select_related = ("sendout",)
     search_fields = ("=to", "=d7_message_id")
     search_help_text = gettext_lazy("A phone number (in any format) or a D7 message id.")
     list_per_page = 100
@@ -146,7 +145,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     actions = ("resend_selected", "cancel_selected", "mark_failed")
     inlines = (DeliveryReportInline, BatchCallbackInline)
     fieldsets = (
-        (None, {"fields": ("to", "status_badge", "why", "batch", "resend_of", "resent_as")}),
+        (None, {"fields": ("to", "status_badge", "why", "sendout", "resend_of", "resent_as")}),
         (gettext_lazy("Content"), {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level")}),
         (gettext_lazy("D7"), {"fields": ("d7_message_id", "d7_batch_id", "attempts", "error_code", "last_error")}),
         (
@@ -185,9 +184,9 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     def status_badge(self, message):
         return display.badge(message.status)
 
-    @admin.display(description=gettext_lazy("sendout"), ordering="batch")
+    @admin.display(description=gettext_lazy("sendout"), ordering="sendout")
     def sendout(self, message):
-        return message.batch or "–"
+        return message.sendout or "–"
 
     @admin.display(description=gettext_lazy("accepted"), ordering="accepted_at")
     def accepted(self, message):
@@ -205,9 +204,9 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("why"))
     def why(self, message):
         if message.status not in _EXPLAINED:
-            return _("Delivered to the phone.") if message.status == S.DELIVERED else _("Not final yet.")
+            return _("Delivered to the phone.") if message.status == MessageStatus.DELIVERED else _("Not final yet.")
         text = explain(message.status, message.error_code, message.last_error)
-        return format_html('<span class="d7-why-bad">{}</span>', text) if message.status in machine.FAILURES else text
+        return format_html('<span class="d7-why-bad">{}</span>', text) if message.status in FAILURES else text
 
     @admin.display(description=gettext_lazy("resent as"))
     def resent_as(self, message):
@@ -291,9 +290,9 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     )
     def mark_failed(self, request, queryset):
         done = 0
-        for message in queryset.filter(status=S.UNKNOWN):
+        for message in queryset.filter(status=MessageStatus.UNKNOWN):
             note = _("Outcome unknown; marked failed by %(user)s.") % {"user": request.user.get_username()}
-            if machine.change(message, S.FAILED, error_code=UNKNOWN_RESOLVED, last_error=note):
+            if status.change(message, MessageStatus.FAILED, error_code=UNKNOWN_RESOLVED, last_error=note):
                 self.log_change(request, message, note)
                 done += 1
         self.message_user(request, _("%(n)d messages marked failed.") % {"n": done}, messages.SUCCESS if done else messages.WARNING)
@@ -312,4 +311,4 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
 
-_EXPLAINED = machine.FAILURES | {S.CANCELLED, S.UNKNOWN}
+_EXPLAINED = FAILURES | {MessageStatus.CANCELLED, MessageStatus.UNKNOWN}

@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connections
 from django.utils.functional import cached_property
+
+from d7sms import sql
 
 #: Rows counted at most; beyond this the list says "more than" and offers filters.
 COUNT_LIMIT = 10_000
@@ -30,18 +31,7 @@ class CappedPaginator(Paginator):
             self.capped = False
             return n
         self.capped = True
-        estimate = _estimate(qs)
+        estimate = None if qs.query.where else sql.estimated_rows(qs.model)
         return max(estimate or 0, self.count_limit)
 
     capped = False
-
-
-def _estimate(qs):
-    """The planner's row estimate for an unfiltered PostgreSQL table, or None."""
-    connection = connections[qs.db]
-    if connection.vendor != "postgresql" or qs.query.where:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table])
-        row = cursor.fetchone()
-    return row[0] if row and row[0] > 0 else None

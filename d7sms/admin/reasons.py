@@ -4,7 +4,6 @@ from django.utils.translation import gettext_lazy as _
 
 from d7sms.models import MessageStatus
 
-S = MessageStatus
 
 #: error_code of an ``unknown`` message that staff marked failed.
 UNKNOWN_RESOLVED = "unknown"
@@ -20,12 +19,12 @@ _BY_CODE = {
     UNKNOWN_RESOLVED: _("The call to D7 was interrupted and staff decided the message did not arrive."),
 }
 _BY_STATUS = {
-    S.UNDELIVERED: _BY_CODE["UNDELIV"],
-    S.EXPIRED: _BY_CODE["EXPIRED"],
-    S.REJECTED: _BY_CODE["REJECTD"],
-    S.FAILED: _("The message could not be sent."),
-    S.CANCELLED: _("The sending was cancelled before it was handed to D7."),
-    S.UNKNOWN: _(
+    MessageStatus.UNDELIVERED: _BY_CODE["UNDELIV"],
+    MessageStatus.EXPIRED: _BY_CODE["EXPIRED"],
+    MessageStatus.REJECTED: _BY_CODE["REJECTD"],
+    MessageStatus.FAILED: _("The message could not be sent."),
+    MessageStatus.CANCELLED: _("The sending was cancelled before it was handed to D7."),
+    MessageStatus.UNKNOWN: _(
         "The call to D7 was interrupted: the message may or may not have been sent. Check with the "
         "recipient or D7, then resend it or mark it failed."
     ),

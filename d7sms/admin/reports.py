@@ -89,8 +89,8 @@ class DeliveryReportAdmin(ReadOnlyAdmin):
 
 
 class BatchCallbackAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "kind", "to", "status", "status_text", "batch", "message", "applied_at", "problem")
+    list_display = ("received_at", "kind", "to", "status", "status_text", "sendout", "message", "applied_at", "problem")
     list_filter = (ProblemFilter, "kind", "received_at")
-    list_select_related = ("batch", "message")
+    list_select_related = ("sendout", "message")
     search_fields = ("=d7_message_id", "=d7_batch_id", "=to")
-    search_help_text = _("A D7 message or batch id, or a number as D7 wrote it.")
+    search_help_text = _("A D7 message or sendout id, or a number as D7 wrote it.")

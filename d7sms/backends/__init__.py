@@ -4,6 +4,8 @@
 :class:`~d7sms.backends.base.BaseBackend` subclass.
 """
 
+import os
+
 from django.utils.module_loading import import_string
 
 from d7sms import conf
@@ -25,3 +27,20 @@ def is_local(name=None):
     """True for backends that send nothing anywhere (locmem, console)."""
     name = name or conf.get("BACKEND")
     return name in ("locmem", "console") or ALIASES.get(name, name) in (ALIASES["locmem"], ALIASES["console"])
+
+
+_backends = {}
+
+
+def get_backend():
+    """Return this process's backend, created on first use and again when its settings change."""
+    s = conf.all_settings()
+    key = (os.getpid(), *(s[k] for k in ("BACKEND", "BASE_URL", "USERNAME", "PASSWORD", "CONNECT_TIMEOUT", "READ_TIMEOUT")))
+    backend = _backends.get(key)
+    if backend is None:
+        for (pid, *_rest), old in _backends.items():
+            if pid == os.getpid():  # a forked child must not close its parent's connections
+                old.close()
+        _backends.clear()
+        backend = _backends[key] = backend_class(s["BACKEND"])()
+    return backend

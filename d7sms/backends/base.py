@@ -1,6 +1,6 @@
 """The contract every backend fulfils, and the D7 parameters built from our rows.
 
-A backend is created once per process (see :func:`d7sms.sending.get_backend`) and reused for
+A backend is created once per process (see :func:`d7sms.backends.get_backend`) and reused for
 every message; it must be safe to call from one thread at a time. It raises the exceptions of
 :mod:`d7sms.errors`, because :mod:`d7sms.sending` decides from their class what happens next:
 
@@ -18,19 +18,20 @@ backends record) exactly what D7 would receive.
 from abc import ABC, abstractmethod
 
 from d7sms import conf
-from d7sms.webhooks import tokens
+from d7sms import webhook_urls
 
 
 class BaseBackend(ABC):
-    """Send messages somewhere. Subclasses implement :meth:`send`, :meth:`send_batch`, :meth:`balance`."""
+    """Send messages somewhere. Subclasses implement :meth:`send_message`, :meth:`send_chunk`
+    and :meth:`balance`."""
 
     @abstractmethod
-    def send(self, message):
+    def send_message(self, message):
         """Send one :class:`~d7sms.models.Message` through ``/secure/send``; return D7's message id."""
 
     @abstractmethod
-    def send_batch(self, batch, recipients, *, schedule_at=None):
-        """Send ``batch``'s content to ``recipients`` through one ``/secure/sendbatch`` call.
+    def send_chunk(self, sendout, recipients, *, schedule_at=None):
+        """Send ``sendout``'s content to ``recipients`` through one ``/secure/sendbatch`` call.
 
         ``recipients`` is a list of ``(message_id, to)`` pairs; ``schedule_at`` an aware
         datetime for D7 to hold the batch until, or None. Returns a
@@ -80,27 +81,27 @@ def message_params(message):
     params = content_params(message)
     params.update(dlr_params(message.dlr_level))
     if wants_dlr(message.dlr_level):
-        params["dlr_url"] = tokens.dlr_url(message.pk)
+        params["dlr_url"] = webhook_urls.dlr_url(message.pk)
     return params
 
 
-def batch_globals(batch):
-    """The ``globals`` of a sendbatch call for ``batch``: what all its messages share."""
-    params = content_params(batch)
-    params.update(dlr_params(batch.dlr_level))
+def batch_globals(sendout):
+    """The ``globals`` of a sendbatch call for ``sendout``: what all its messages share."""
+    params = content_params(sendout)
+    params.update(dlr_params(sendout.dlr_level))
     return params
 
 
-def batch_items(batch, recipients):
+def batch_items(sendout, recipients):
     """One sendbatch message per recipient: its number and, with reports, its own ``dlr-url``."""
-    if wants_dlr(batch.dlr_level):
-        urls = tokens.dlr_urls(pk for pk, _to in recipients)
+    if wants_dlr(sendout.dlr_level):
+        urls = webhook_urls.dlr_urls(pk for pk, _to in recipients)
         return [{"to": to, "dlr_url": urls[pk]} for pk, to in recipients]
     return [{"to": to} for _pk, to in recipients]
 
 
-def batch_config(batch):
-    """``callback_url`` and ``errback_url`` for ``batch``, when D7 can reach this site."""
+def batch_config(sendout):
+    """``callback_url`` and ``errback_url`` of a sendbatch call for ``sendout``, when D7 can reach this site."""
     if not conf.get("CALLBACK_BASE_URL"):
         return {}
-    return {"callback_url": tokens.callback_url(batch.key), "errback_url": tokens.errback_url(batch.key)}
+    return {"callback_url": webhook_urls.callback_url(sendout.key), "errback_url": webhook_urls.errback_url(sendout.key)}

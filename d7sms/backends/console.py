@@ -25,12 +25,12 @@ class ConsoleBackend(base.BaseBackend):
             stream.write("\n".join(lines) + "\n")
             stream.flush()
 
-    def send(self, message):
+    def send_message(self, message):
         self._write(message.to, base.message_params(message))
         return str(uuid.uuid4())
 
-    def send_batch(self, batch, recipients, *, schedule_at=None):
-        params = base.batch_globals(batch)
+    def send_chunk(self, sendout, recipients, *, schedule_at=None):
+        params = base.batch_globals(sendout)
         note = f" (scheduled for {schedule_at.isoformat()})" if schedule_at else ""
         for _pk, to in recipients:
             self._write(to, params, note)

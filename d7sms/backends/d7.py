@@ -10,15 +10,15 @@ class D7Backend(base.BaseBackend):
     def __init__(self, client=None):
         self.client = client or D7Client.from_settings()
 
-    def send(self, message):
+    def send_message(self, message):
         return self.client.send(message.to, **base.message_params(message)).message_id
 
-    def send_batch(self, batch, recipients, *, schedule_at=None):
-        return self.client.send_batch(
-            base.batch_items(batch, recipients),
-            globals=base.batch_globals(batch),
+    def send_chunk(self, sendout, recipients, *, schedule_at=None):
+        return self.client.sendbatch(
+            base.batch_items(sendout, recipients),
+            globals=base.batch_globals(sendout),
             schedule_at=schedule_at,
-            **base.batch_config(batch),
+            **base.batch_config(sendout),
         )
 
     def balance(self):

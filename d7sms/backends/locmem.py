@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-import d7sms
 from d7sms.backends import base
 from d7sms.client import Balance, BatchResult
 
 _errors = deque()
+_outbox = []
 #: What :meth:`LocmemBackend.balance` answers; tests may replace it.
 balance = Balance(Decimal(100), None)
 
@@ -52,10 +52,8 @@ class SentMessage:
 
 
 def outbox():
-    """Return ``d7sms.outbox``, creating it on first use."""
-    if not hasattr(d7sms, "outbox"):
-        d7sms.outbox = []
-    return d7sms.outbox
+    """Return the outbox, which is also ``d7sms.outbox``."""
+    return _outbox
 
 
 def inject(*errors):
@@ -77,22 +75,19 @@ def _maybe_fail():
 class LocmemBackend(base.BaseBackend):
     """Records messages in ``d7sms.outbox`` and answers like a D7 that accepts everything."""
 
-    def __init__(self):
-        outbox()
-
-    def send(self, message):
+    def send_message(self, message):
         _maybe_fail()
         d7_id = str(uuid.uuid4())
         outbox().append(SentMessage(message.to, base.message_params(message), message.pk, d7_id))
         return d7_id
 
-    def send_batch(self, batch, recipients, *, schedule_at=None):
+    def send_chunk(self, sendout, recipients, *, schedule_at=None):
         _maybe_fail()
         batch_id = str(uuid.uuid4())
-        params = base.batch_globals(batch)
-        config = base.batch_config(batch)
+        params = base.batch_globals(sendout)
+        config = base.batch_config(sendout)
         box = outbox()
-        for item, (pk, to) in zip(base.batch_items(batch, recipients), recipients, strict=True):
+        for item, (pk, to) in zip(base.batch_items(sendout, recipients), recipients, strict=True):
             box.append(SentMessage(to, {**params, **item}, pk, None, batch_id, schedule_at, config))
         return BatchResult(batch_id, len(recipients), None, len(recipients))
 

@@ -17,5 +17,5 @@ def d7sms_balance_panel(context):
     request = context["request"]
     if not can_view(request.user):
         return {"hidden": True}
-    refresh_url = reverse("admin:d7sms_batch_balance", current_app=getattr(request, "current_app", None))
+    refresh_url = reverse("admin:d7sms_sendout_balance", current_app=getattr(request, "current_app", None))
     return {**panel_context(request), "refresh_url": refresh_url, "csrf_token": context.get("csrf_token")}

@@ -1,8 +1,10 @@
-"""Reading what D7 sends us: raw parameters, size limits, DLR and batch callback fields.
+"""Reading what D7 sends us: the rules each parameter must meet, and the parsers that apply them.
 
-Everything here is pure: it turns a request's bytes into plain values or raises
-:class:`Malformed` / :class:`TooLarge` with a text that names the problem. Nothing touches the
-database, so the views can store the raw parameters whatever happens here.
+:data:`DLR_RULES` and :data:`CALLBACK_RULES` are the one statement of what a call may carry:
+the parsers here enforce them, and :mod:`d7sms.webhooks.schema` publishes them as the OpenAPI
+schema. Everything here is pure: it turns a request's bytes into plain values or raises
+:class:`Malformed` / :class:`TooLarge` with a text that names the problem, so the receivers can
+store the raw parameters whatever happens here.
 
 Receipt dates (``subdate``, ``donedate``) are ``YYMMDDhhmm`` (sometimes with seconds) in the
 SMSC's own clock, which the call does not name. They are read in ``D7SMS["DLR_TIME_ZONE"]``
@@ -16,18 +18,114 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.http.request import RawPostDataException
 
 from d7sms import conf
 
 #: Receipt states a level-2 report may carry (SMPP ``stat:`` abbreviations).
-RECEIPT_STATES = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE"})
+RECEIPT_STATES = ("ACCEPTD", "DELETED", "DELIVRD", "ENROUTE", "EXPIRED", "REJECTD", "UNDELIV", "UNKNOWN")
+#: Longest value kept of any parameter in a stored call.
+MAX_STORED_VALUE = 2000
 
-_ESME = re.compile(r"^ESME_[A-Z0-9_]{1,35}$")
-_PRINTABLE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
-_SUCCESS_ID = re.compile(r'Success\s*"([\x21\x23-\x7e]{1,64})')
-_DATE = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?$")
-_MAX_STORED_VALUE = 2000
+
+@dataclass(frozen=True)
+class Rule:
+    """What one parameter may hold: ``pattern`` (matched in full, after ``upper`` when set),
+    ``choices``, ``max_length``, and whether it is ``required``. ``mismatch`` is the error
+    text for a value that does not match ``pattern``."""
+
+    name: str
+    description: str
+    required: bool = False
+    max_length: int = 64
+    pattern: str | None = None
+    choices: tuple[str, ...] | None = None
+    upper: bool = False
+    mismatch: str = ""
+
+    def read(self, params):
+        """This parameter's value from ``params``, stripped; raises :class:`Malformed` unless it fits."""
+        value = last(params.get(self.name, "")).strip()
+        if self.upper:
+            value = value.upper()
+        if not value:
+            if self.required:
+                raise Malformed(f"missing parameter '{self.name}'")
+            return value
+        if len(value) > self.max_length:
+            raise Malformed(f"parameter '{self.name}' is longer than {self.max_length} characters")
+        if self.choices is not None and value not in self.choices:
+            raise Malformed(f"parameter '{self.name}' must be {' or '.join(self.choices)}")
+        if self.pattern is not None and not _compiled(self.pattern).fullmatch(value):
+            raise Malformed(self.mismatch or f"parameter '{self.name}' has an unexpected form")
+        return value
+
+
+_DATE = r"[0-9]{10}([0-9]{2})?"
+_ESME = r"ESME_[A-Z0-9_]{1,35}"
+_SUCCESS = r'Success\s*"([\x21\x23-\x7e]{1,64})'
+
+_STATUS = {
+    "name": "message_status",
+    "description": f"Level 1: an SMPP command status (ESME_*). Level 2: one of {', '.join(RECEIPT_STATES)}.",
+    "required": True,
+    "max_length": 40,
+    "upper": True,
+}
+# What a status must be at each level; the rule in DLR_RULES (and the schema) admits either.
+_STATUS_AT_LEVEL = {
+    "1": Rule(**_STATUS, pattern=_ESME, mismatch="a level-1 'message_status' must be an ESME_* command status"),
+    "2": Rule(
+        **_STATUS,
+        pattern="|".join(RECEIPT_STATES),
+        mismatch=f"unknown level-2 'message_status' (expected one of {', '.join(RECEIPT_STATES)})",
+    ),
+}
+
+DLR_RULES = (
+    Rule(
+        "id", "D7's message id.", required=True, pattern=r"[\x21-\x7e]{1,64}",
+        mismatch="parameter 'id' holds characters a message id cannot have",
+    ),
+    Rule("level", "1: SMSC level, 2: terminal level.", required=True, max_length=2, choices=("1", "2")),
+    Rule(**_STATUS, pattern=f"{_ESME}|{'|'.join(RECEIPT_STATES)}"),
+    Rule("id_smsc", "The SMSC's id (level 2)."),
+    Rule("sub", "Parts submitted (level 2).", max_length=MAX_STORED_VALUE),
+    Rule("dlvrd", "Parts delivered (level 2).", max_length=MAX_STORED_VALUE),
+    Rule("subdate", "Submit date, YYMMDDhhmm.", max_length=12, pattern=_DATE,
+         mismatch="parameter 'subdate' is not a YYMMDDhhmm date"),
+    Rule("donedate", "Done date, YYMMDDhhmm.", max_length=12, pattern=_DATE,
+         mismatch="parameter 'donedate' is not a YYMMDDhhmm date"),
+    Rule("err", "Error code of the receipt (level 2).", max_length=10),
+    Rule("text", "The first 20 characters of the message (level 2).", max_length=MAX_STORED_VALUE),
+)
+_BATCH_COMMON = (
+    Rule("batchId", "D7's batch id."),
+    Rule(
+        "to", "The destination.", required=True, max_length=32, pattern=r"[\s\S]*[0-9][\s\S]*",
+        mismatch="parameter 'to' holds no phone number",
+    ),
+)
+CALLBACK_RULES = (
+    *_BATCH_COMMON,
+    Rule("status", "1: the message was submitted.", max_length=2, choices=("0", "1")),
+    Rule(
+        "statusText",
+        'Success "<message id>": the id D7 gave the message.',
+        required=True,
+        max_length=MAX_STORED_VALUE,
+        pattern=rf"[\s\S]*{_SUCCESS}[\s\S]*",
+        mismatch="""parameter 'statusText' carries no message id (expected Success "<id>")""",
+    ),
+)
+ERRBACK_RULES = (
+    *_BATCH_COMMON,
+    Rule("status", "0: the message could not be submitted.", max_length=2, choices=("0", "1")),
+    Rule("statusText", "Why the message could not be submitted.", max_length=MAX_STORED_VALUE),
+)
+RULES = {"dlr": DLR_RULES, "callback": CALLBACK_RULES, "errback": ERRBACK_RULES}
+_DLR = {rule.name: rule for rule in DLR_RULES}
+_DATE_PARTS = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?")
+_compiled = re.compile  # re caches compiled patterns itself
 
 
 class Malformed(ValueError):
@@ -73,11 +171,16 @@ def clean(value):
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
-def _to_dict(pairs):
-    # A repeated key keeps all its values in the raw record; the last one is the one applied.
+def last(value):
+    """The value applied for a parameter: the last one when the key was repeated."""
+    return value[-1] if isinstance(value, list) else value
+
+
+def to_dict(pairs):
+    """Parameters as stored: a repeated key keeps all its values, in order, as a list."""
     raw = {}
     for key, value in pairs:
-        key, value = clean(key)[:200], clean(value)[:_MAX_STORED_VALUE]
+        key, value = clean(key)[:200], clean(value)[:MAX_STORED_VALUE]
         if key in raw:
             held = raw[key]
             raw[key] = [*held, value] if isinstance(held, list) else [held, value]
@@ -86,8 +189,8 @@ def _to_dict(pairs):
     return raw
 
 
-def _parse(data, what):
-    """Pairs of a urlencoded query string or body (bytes), decoded as UTF-8 like Django does."""
+def parse_form(data, what):
+    """The parameters of a urlencoded query string or body (bytes), decoded as UTF-8 as Django does."""
     if not data:
         return {}
     # parse_qsl directly: a QueryDict costs more than the rest of reading the call together.
@@ -100,70 +203,25 @@ def _parse(data, what):
         )
     except ValueError:
         raise Malformed(f"too many parameters in the {what}") from None
-    return _to_dict(pairs)
+    return to_dict(pairs)
 
 
-def read_params(request):
-    """Return the call's parameters as a dict: the query string, then the form body over it.
-
-    Raises :class:`TooLarge` when the query string or body is longer than
-    ``WEBHOOK_MAX_BODY`` bytes, and :class:`Malformed` when it cannot be decoded.
-    """
+def query_params(meta):
+    """The parameters of a request's query string (from its ``META``), checked against the size limit."""
     limit = conf.get("WEBHOOK_MAX_BODY")
-    query = request.META.get("QUERY_STRING", "")
+    query = meta.get("QUERY_STRING", "")
     if len(query) > limit:
         raise TooLarge(f"query string longer than {limit} bytes", 414, {"_query": clean(query[:limit])})
     # WSGI hands the query string over as latin-1 text: its bytes are the URL's.
-    params = _parse(query.encode("iso-8859-1", errors="replace"), "query string")
-    if request.method != "POST":
-        return params
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise Malformed("Content-Length is not a number") from None
-    if length > limit:
-        head = request.read(limit)
-        params["_body"] = clean(head.decode("utf-8", errors="replace"))
-        raise TooLarge(f"body longer than {limit} bytes", 413, params)
-    if request.content_type == "multipart/form-data":
-        try:
-            params.update(_to_dict((k, v) for k, values in request.POST.lists() for v in values))
-        except Exception:  # noqa: BLE001  (Django's multipart parser has many ways to fail)
-            raise Malformed("the multipart body cannot be read") from None
-        return params
-    try:
-        body = request.body
-    except RawPostDataException:
-        body = b""
-    if body:
-        # Jasmin posts a form; it is read as one whatever Content-Type says, or says not.
-        params.update(_parse(body, "body"))
-    return params
-
-
-def last(value):
-    """The value applied for a parameter: the last one when the key was repeated."""
-    return value[-1] if isinstance(value, list) else value
-
-
-def _field(params, name, *, required=False, max_length=64):
-    value = last(params.get(name, "")).strip()
-    if required and not value:
-        raise Malformed(f"missing parameter '{name}'")
-    if len(value) > max_length:
-        raise Malformed(f"parameter '{name}' is longer than {max_length} characters")
-    return value
+    return parse_form(query.encode("iso-8859-1", errors="replace"), "query string")
 
 
 def receipt_date(value, name):
     """Parse a receipt date ``YYMMDDhhmm[ss]`` to an aware UTC datetime (None when empty)."""
-    value = value.strip()
+    value = _DLR[name].read({name: value})
     if not value:
         return None
-    match = _DATE.match(value)
-    if not match:
-        raise Malformed(f"parameter '{name}' is not a YYMMDDhhmm date")
-    yy, mo, dd, hh, mi, ss = (int(g) if g else 0 for g in match.groups())
+    yy, mo, dd, hh, mi, ss = (int(g) if g else 0 for g in _DATE_PARTS.fullmatch(value).groups())
     try:
         local = datetime.datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=_receipt_zone())
     except ValueError:
@@ -178,23 +236,15 @@ def _receipt_zone():
 
 def parse_dlr(params):
     """Validate a DLR's parameters; return a :class:`Report` or raise :class:`Malformed`."""
-    d7_id = _field(params, "id", required=True)
-    if not _PRINTABLE_ID.match(d7_id):
-        raise Malformed("parameter 'id' holds characters a message id cannot have")
-    level = _field(params, "level", required=True, max_length=2)
-    if level not in ("1", "2"):
-        raise Malformed("parameter 'level' must be 1 or 2")
-    status = _field(params, "message_status", required=True, max_length=40).upper()
-    if level == "1" and not _ESME.match(status):
-        raise Malformed("a level-1 'message_status' must be an ESME_* command status")
-    if level == "2" and status not in RECEIPT_STATES:
-        raise Malformed(f"unknown level-2 'message_status' (expected one of {', '.join(sorted(RECEIPT_STATES))})")
+    d7_id = _DLR["id"].read(params)
+    level = _DLR["level"].read(params)
+    status = _STATUS_AT_LEVEL[level].read(params)
     return Report(
         d7_message_id=d7_id,
         level=int(level),
         message_status=status,
-        id_smsc=_field(params, "id_smsc"),
-        err=_field(params, "err", max_length=10),
+        id_smsc=_DLR["id_smsc"].read(params),
+        err=_DLR["err"].read(params),
         submitted_date=receipt_date(last(params.get("subdate", "")), "subdate"),
         done_date=receipt_date(last(params.get("donedate", "")), "donedate"),
     )
@@ -207,24 +257,15 @@ def digits_of(number):
 
 def parse_callback(params, kind):
     """Validate a batch ``kind`` ("callback" or "errback") call; return a :class:`Callback`."""
-    to = _field(params, "to", required=True, max_length=32)
-    digits = digits_of(to)
-    if not digits:
-        raise Malformed("parameter 'to' holds no phone number")
-    status = _field(params, "status", max_length=2)
-    if status and status not in ("0", "1"):
-        raise Malformed("parameter 'status' must be 0 or 1")
-    text = last(params.get("statusText", "")).strip()[:_MAX_STORED_VALUE]
+    read = {rule.name: rule.read(params) for rule in RULES[kind]}
+    status = read["status"]
     callback = Callback(
-        to=to,
-        digits=digits,
+        to=read["to"],
+        digits=digits_of(read["to"]),
         status=int(status) if status else (1 if kind == "callback" else 0),
-        status_text=text,
-        d7_batch_id=_field(params, "batchId"),
+        status_text=read["statusText"],
+        d7_batch_id=read["batchId"],
     )
     if kind == "callback":
-        match = _SUCCESS_ID.search(text)
-        if not match:
-            raise Malformed("parameter 'statusText' carries no message id (expected Success \"<id>\")")
-        callback.d7_message_id = match.group(1)
+        callback.d7_message_id = _compiled(_SUCCESS).search(read["statusText"]).group(1)
     return callback

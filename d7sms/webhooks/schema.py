@@ -1,78 +1,70 @@
-"""The OpenAPI description of the receivers, and the view that serves it.
+"""The OpenAPI description of the receivers, built from the rules the parser enforces, and the
+view that serves it.
 
-The form serializers here describe the wire format for the schema only; the receivers never
-run them (a serializer on the hot path costs a third of its throughput).
+Every parameter's type, length, pattern and choices come from
+:data:`~d7sms.webhooks.parsing.DLR_RULES` and its siblings, so the schema cannot say other than
+what the receivers accept.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
-from d7sms.webhooks.parsing import RECEIPT_STATES
+from d7sms.webhooks.parsing import CALLBACK_RULES, DLR_RULES, ERRBACK_RULES
 
 _TOKEN_PATTERN = "^[0-9a-f]{32}$"
-_DATE_PATTERN = r"^\d{10}(\d{2})?$"
-_ID_PATTERN = r"^[\x21-\x7e]{1,64}$"
-_STATUS_PATTERN = rf"^(ESME_[A-Z0-9_]{{1,35}}|{'|'.join(sorted(RECEIPT_STATES))})$"
 
 
-class DeliveryReportForm(serializers.Serializer):
-    """The parameters of a DLR, as query string (GET) or form body (POST)."""
-
-    id = serializers.RegexField(_ID_PATTERN, max_length=64, help_text="D7's message id.")
-    level = serializers.ChoiceField(choices=["1", "2"], help_text="1: SMSC level, 2: terminal level.")
-    message_status = serializers.RegexField(
-        _STATUS_PATTERN,
-        max_length=40,
-        help_text=f"Level 1: an SMPP command status (ESME_*). Level 2: one of {', '.join(sorted(RECEIPT_STATES))}.",
-    )
-    id_smsc = serializers.CharField(required=False, max_length=64, help_text="The SMSC's id (level 2).")
-    sub = serializers.CharField(required=False, help_text="Parts submitted (level 2).")
-    dlvrd = serializers.CharField(required=False, help_text="Parts delivered (level 2).")
-    subdate = serializers.RegexField(_DATE_PATTERN, required=False, help_text="Submit date, YYMMDDhhmm.")
-    donedate = serializers.RegexField(_DATE_PATTERN, required=False, help_text="Done date, YYMMDDhhmm.")
-    err = serializers.CharField(required=False, max_length=10, help_text="Error code of the receipt (level 2).")
-    text = serializers.CharField(required=False, help_text="The first 20 characters of the message (level 2).")
+def _anchored(pattern):
+    # OpenAPI patterns search; the parser matches the whole value.
+    return f"^(?:{pattern})$"
 
 
-_DLR_QUERY = [
-    OpenApiParameter(
-        "id", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True, pattern=_ID_PATTERN,
-        description="D7's message id.",
-    ),
-    OpenApiParameter("level", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True, enum=["1", "2"]),
-    OpenApiParameter(
-        "message_status",
-        OpenApiTypes.STR,
-        OpenApiParameter.QUERY,
-        required=True,
-        pattern=_STATUS_PATTERN,
-        description="Level 1: an ESME_* command status; level 2: a receipt state.",
-    ),
-    OpenApiParameter("id_smsc", OpenApiTypes.STR, OpenApiParameter.QUERY),
-    OpenApiParameter("sub", OpenApiTypes.STR, OpenApiParameter.QUERY),
-    OpenApiParameter("dlvrd", OpenApiTypes.STR, OpenApiParameter.QUERY),
-    OpenApiParameter("subdate", OpenApiTypes.STR, OpenApiParameter.QUERY, pattern=_DATE_PATTERN),
-    OpenApiParameter("donedate", OpenApiTypes.STR, OpenApiParameter.QUERY, pattern=_DATE_PATTERN),
-    OpenApiParameter("err", OpenApiTypes.STR, OpenApiParameter.QUERY),
-    OpenApiParameter("text", OpenApiTypes.STR, OpenApiParameter.QUERY),
-]
+def _string(rule):
+    """The JSON schema of one parameter's value."""
+    schema = {"type": "string", "maxLength": rule.max_length}
+    if rule.choices is not None:
+        schema["enum"] = list(rule.choices)
+    if rule.pattern is not None:
+        schema["pattern"] = _anchored(rule.pattern)
+    return schema
+
+
+def _query(rules):
+    return [
+        OpenApiParameter(rule.name, _string(rule), OpenApiParameter.QUERY, required=rule.required, description=rule.description)
+        for rule in rules
+    ]
+
+
+def _form_field(rule):
+    common = {"required": rule.required, "help_text": rule.description}
+    if rule.choices is not None:
+        return serializers.ChoiceField(choices=list(rule.choices), **common)
+    if rule.pattern is not None:
+        return serializers.RegexField(_anchored(rule.pattern), max_length=rule.max_length, **common)
+    return serializers.CharField(max_length=rule.max_length, **common)
+
+
+def _form(name, rules):
+    return inline_serializer(name, fields={rule.name: _form_field(rule) for rule in rules})
+
+
 _TOKEN = OpenApiParameter(
-    "token", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=_TOKEN_PATTERN,
+    "token", {"type": "string", "pattern": _TOKEN_PATTERN}, OpenApiParameter.PATH,
     description="The URL's authentication token.",
 )
 _MESSAGE_ID = OpenApiParameter("message_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Our message's id.")
-_BATCH_KEY = OpenApiParameter("batch_key", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The sendout's key.")
-_CALLBACK_QUERY = [
-    OpenApiParameter("batchId", OpenApiTypes.STR, OpenApiParameter.QUERY, description="D7's batch id."),
-    OpenApiParameter("to", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True, description="The destination."),
-    OpenApiParameter("status", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=["0", "1"]),
-    OpenApiParameter(
-        "statusText", OpenApiTypes.STR, OpenApiParameter.QUERY,
-        description='Callback: Success "<message id>"; errback: the error.',
-    ),
-]
+_SENDOUT_KEY = OpenApiParameter(
+    "sendout_key", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The sendout's key."
+)
 
 
 def _text_response(description):
@@ -96,25 +88,25 @@ def _dlr_views(name, path_params):
         get=extend_schema(
             operation_id=f"{name}_get",
             summary="Receive a DLR (dlr-method GET)",
-            parameters=[*path_params, *_DLR_QUERY],
+            parameters=[*path_params, *_query(DLR_RULES)],
             **common,
         ),
         post=extend_schema(
             operation_id=f"{name}_post",
             summary="Receive a DLR (dlr-method POST)",
             parameters=path_params,
-            request={"application/x-www-form-urlencoded": DeliveryReportForm},
+            request={"application/x-www-form-urlencoded": _form("DeliveryReportForm", DLR_RULES)},
             **common,
         ),
     )
 
 
-def _batch_views(name, summary):
+def _batch_views(name, summary, rules):
     return extend_schema_view(
         get=extend_schema(
             operation_id=name,
             summary=summary,
-            parameters=[_BATCH_KEY, _TOKEN, *_CALLBACK_QUERY],
+            parameters=[_SENDOUT_KEY, _TOKEN, *_query(rules)],
             responses=_RESPONSES,
             tags=["batch callbacks"],
             auth=[],
@@ -124,8 +116,10 @@ def _batch_views(name, summary):
 
 dlr_schema = _dlr_views("dlr", [_MESSAGE_ID, _TOKEN])
 any_dlr_schema = _dlr_views("dlr_any", [_TOKEN])
-callback_schema = _batch_views("batch_callback", "Receive a batch callback (a message was submitted)")
-errback_schema = _batch_views("batch_errback", "Receive a batch errback (a message could not be submitted)")
+callback_schema = _batch_views("batch_callback", "Receive a batch callback (a message was submitted)", CALLBACK_RULES)
+errback_schema = _batch_views(
+    "batch_errback", "Receive a batch errback (a message could not be submitted)", ERRBACK_RULES
+)
 
 
 def only_receivers(endpoints, **kwargs):

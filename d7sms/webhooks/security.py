@@ -1,13 +1,15 @@
-"""Who may call the webhooks.
+"""Who may call the webhooks, as DRF authentication and permission classes.
 
 D7 cannot sign its calls, so the proof travels in the URL we gave it: a token bound to the one
-message or sendout the call reports on (see :mod:`d7sms.webhooks.tokens`). Deployments may add
+message or sendout the call reports on (see :mod:`d7sms.webhook_urls`). Deployments may add
 an IP allowlist (``WEBHOOK_ALLOWED_IPS``) and Basic auth (``WEBHOOK_BASIC_AUTH``, which D7
 sends when the callback URL carries ``user:password@``).
 
 A refused call changes nothing and is not stored; it is counted in the cache and logged at
-WARNING, never with its token. The client address is ``REMOTE_ADDR``: behind a proxy, have the
-proxy or a middleware set it to the real client before relying on the allowlist.
+WARNING, never with its token, and :class:`RedactTokens` keeps the token out of the lines
+Django's request logger writes about the receivers' answers. The client address is
+``REMOTE_ADDR``: behind a proxy, have the proxy or a middleware set it to the real client
+before relying on the allowlist.
 """
 
 import base64
@@ -18,22 +20,14 @@ import ipaddress
 import logging
 
 from django.core.cache import caches
+from rest_framework import authentication, exceptions, permissions
 
-from d7sms import conf
-from d7sms.webhooks import tokens
+from d7sms import conf, webhook_urls
 
 logger = logging.getLogger("d7sms.webhooks")
 
 FORGED_COUNT_KEY = "d7sms:webhooks:forged"
-
-
-class Denied(Exception):
-    """The call is not authenticated; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, reason, status=403):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+REALM = 'Basic realm="d7sms"'
 
 
 def remote_addr(request):
@@ -75,23 +69,59 @@ def _basic_auth_ok(request, expected):
     return bool(sep) and user_ok and password_ok
 
 
-def authenticate(request, kind, key, token):
-    """Raise :class:`Denied` unless the call may report on ``kind`` for object ``key``.
+class BasicAuthentication(authentication.BaseAuthentication):
+    """``WEBHOOK_BASIC_AUTH``, where configured: 401 with a Basic challenge without it."""
 
-    ``kind`` is a token kind ("dlr", "dlr-any", "callback", "errback"); ``token`` the one from
-    the URL, checked in constant time.
+    def authenticate(self, request):
+        expected = conf.get("WEBHOOK_BASIC_AUTH")
+        if expected and not _basic_auth_ok(request, expected):
+            refuse(request, "missing or wrong Basic auth credentials", exceptions.AuthenticationFailed)
+        return None
+
+    def authenticate_header(self, request):
+        return REALM if conf.get("WEBHOOK_BASIC_AUTH") else None
+
+
+class TokenPermission(permissions.BasePermission):
+    """The URL's token (and the address, with ``WEBHOOK_ALLOWED_IPS``): 403 when either is wrong.
+
+    The view names what the call reports on with ``token_subject(**url kwargs)``, which
+    returns the token kind ("dlr", "dlr-any", "callback", "errback") and the object's key.
     """
-    allowed = conf.get("WEBHOOK_ALLOWED_IPS")
-    if allowed and not _allowed_ip(remote_addr(request), allowed):
-        raise Denied("address not in WEBHOOK_ALLOWED_IPS")
-    basic = conf.get("WEBHOOK_BASIC_AUTH")
-    if basic and not _basic_auth_ok(request, basic):
-        raise Denied("missing or wrong Basic auth credentials", status=401)
-    if not tokens.check_token(kind, key, token):
-        raise Denied("invalid token")
+
+    def has_permission(self, request, view):
+        allowed = conf.get("WEBHOOK_ALLOWED_IPS")
+        if allowed and not _allowed_ip(remote_addr(request), allowed):
+            refuse(request, "address not in WEBHOOK_ALLOWED_IPS")
+        kind, key = view.token_subject(**view.kwargs)
+        if not webhook_urls.check_token(kind, key, view.kwargs.get("token")):
+            refuse(request, "invalid token")
+        return True
 
 
-def record_denied(request, kind, key, denied):
+def refuse(request, reason, exception=exceptions.PermissionDenied):
+    """Count and log a refused call, then raise ``exception`` (a DRF one) saying why."""
+    record_denied(request, reason)
+    raise exception(f"Forbidden: {reason}")
+
+
+class RedactTokens(logging.Filter):
+    """Masks the receivers' URL tokens in what Django's request logger writes (4xx and 5xx).
+
+    Added to the ``django.request`` logger by the app config; records of other URLs pass
+    unchanged.
+    """
+
+    def filter(self, record):
+        request = getattr(record, "request", None)
+        match = getattr(request, "resolver_match", None)
+        token = match.kwargs.get("token") if match is not None and match.app_name == "d7sms" else None
+        if token and isinstance(record.args, tuple):
+            record.args = tuple(a.replace(token, "<token>") if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def record_denied(request, reason):
     """Count a refused call and log it at WARNING (without the token)."""
     try:
         cache = caches[conf.get("CACHE_ALIAS")]
@@ -99,8 +129,11 @@ def record_denied(request, kind, key, denied):
             cache.incr(FORGED_COUNT_KEY)
     except Exception:  # noqa: BLE001  (a cache outage must not turn a 403 into a 500)
         logger.exception("Could not count a refused webhook call")
+    match = getattr(request, "resolver_match", None)
+    name = match.url_name if match is not None else "?"
+    subject = {k: v for k, v in (match.kwargs if match is not None else {}).items() if k != "token"}
     logger.warning(
-        "Refused %s webhook for %s from %s: %s", kind, key, remote_addr(request) or "?", denied.reason
+        "Refused %s webhook for %s from %s: %s", name, subject or "all", remote_addr(request) or "?", reason
     )
 
 

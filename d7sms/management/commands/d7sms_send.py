@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--sender", metavar="S", help="Sender id (default: DEFAULT_SENDER).")
         parser.add_argument("--at", metavar="ISO", help="Send at this time (ISO 8601; no offset: TIME_ZONE).")
         parser.add_argument("--remote", action="store_true",
-                            help="With --at and several numbers: let D7 hold the batch (not cancellable).")
+                            help="With --at and several numbers: let D7 hold the sendout (not cancellable).")
         parser.add_argument("--mode", choices=[m.value for m in SendMode], default=SendMode.BATCH.value,
                             help="For several numbers: one sendbatch call per chunk, or one send per message.")
         parser.add_argument("--dlr-level", type=int, choices=[0, 1, 2, 3], help="Delivery reports to ask for.")
@@ -51,10 +51,10 @@ class Command(BaseCommand):
                 message = api.send_sms(options["to"][0], options["content"], **common)
                 self.stdout.write(self._describe_message(message))
             else:
-                batch = api.send_batch(
+                sendout = api.send_batch(
                     options["to"], options["content"], mode=options["mode"], remote_schedule=options["remote"], **common
                 )
-                self.stdout.write(self._describe_batch(batch))
+                self.stdout.write(self._describe_sendout(sendout))
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages), returncode=EXIT_INVALID) from None
         if pause.is_paused(fresh=True):
@@ -69,11 +69,11 @@ class Command(BaseCommand):
             return f"Message {message.pk} to {message.to} scheduled for {message.scheduled_at.isoformat()}."
         return f"Message {message.pk} to {message.to} queued."
 
-    def _describe_batch(self, batch):
-        counts = f"{batch.recipient_count} recipient(s)"
-        if batch.duplicate_count:
-            counts += f", {batch.duplicate_count} duplicate(s) removed"
-        if batch.schedule_at and batch.schedule_at > timezone.now():
-            where = "at D7" if batch.remote_schedule else "here"
-            return f"Sendout {batch.pk} ({counts}) scheduled {where} for {batch.schedule_at.isoformat()}."
-        return f"Sendout {batch.pk} ({counts}) queued."
+    def _describe_sendout(self, sendout):
+        counts = f"{sendout.recipient_count} recipient(s)"
+        if sendout.duplicate_count:
+            counts += f", {sendout.duplicate_count} duplicate(s) removed"
+        if sendout.schedule_at and sendout.schedule_at > timezone.now():
+            where = "at D7" if sendout.remote_schedule else "here"
+            return f"Sendout {sendout.pk} ({counts}) scheduled {where} for {sendout.schedule_at.isoformat()}."
+        return f"Sendout {sendout.pk} ({counts}) queued."

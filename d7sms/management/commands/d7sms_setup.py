@@ -4,14 +4,14 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.management.base import BaseCommand
 
-from d7sms import conf, queue
+from d7sms import conf, tasks
 
 
 class Command(BaseCommand):
     help = "Create or update d7sms's django-q2 housekeeping schedule (idempotent)."
 
     def handle(self, *args, **options):
-        schedule, created = queue.ensure_housekeeping()
+        schedule, created = tasks.ensure_housekeeping()
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} schedule {schedule.name!r}: every {schedule.minutes} minute(s).")
         if not getattr(settings, "Q_CLUSTER", None):

@@ -1,7 +1,8 @@
 """The URLs we hand D7 for calling us back, and the tokens that authenticate them.
 
 D7 cannot sign its calls, so each URL carries an HMAC bound to the one object it reports on
-(a message for a DLR, a sendout for callbacks): a token is useless for any other object.
+(a message for a DLR, a sendout for batch callbacks): a token is useless for any other object.
+The sending side builds these URLs; :mod:`d7sms.webhooks` checks them.
 """
 
 import hashlib
@@ -83,15 +84,15 @@ def any_dlr_url():
     return _absolute(reverse("d7sms:dlr-any", kwargs={"token": make_token("dlr-any", ANY_DLR_KEY)}))
 
 
-def callback_url(batch_key):
-    """The batch callback_url (successful sendouts) for the sendout with this ``key``."""
+def callback_url(sendout_key):
+    """The ``callback_url`` (a message was submitted) of D7 batches for the sendout with this ``key``."""
     return _absolute(
-        reverse("d7sms:batch-callback", kwargs={"batch_key": batch_key, "token": make_token("callback", batch_key)})
+        reverse("d7sms:callback", kwargs={"sendout_key": sendout_key, "token": make_token("callback", sendout_key)})
     )
 
 
-def errback_url(batch_key):
-    """The batch errback_url (failed sendouts) for the sendout with this ``key``."""
+def errback_url(sendout_key):
+    """The ``errback_url`` (a message could not be submitted) of D7 batches for the sendout with this ``key``."""
     return _absolute(
-        reverse("d7sms:batch-errback", kwargs={"batch_key": batch_key, "token": make_token("errback", batch_key)})
+        reverse("d7sms:errback", kwargs={"sendout_key": sendout_key, "token": make_token("errback", sendout_key)})
     )

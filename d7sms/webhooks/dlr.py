@@ -1,4 +1,4 @@
-"""What D7's calls do to our messages: store each call, then apply it, in one transaction.
+"""Delivery reports: store each one and apply it to its message, in the caller's transaction.
 
 How a report moves a message (statuses only move forward, see :mod:`d7sms.status`, so repeats
 change nothing and every arrival order ends in the same state):
@@ -23,45 +23,48 @@ errback    any text            failed        error_code "errback", last_error = 
 A DLR received on a message's own URL is tied to that row by its token, and binds the D7 id when
 the row has none. A DLR whose message cannot be found (the row was deleted, or the report came
 to the installation-wide URL before anything told us its id) is stored as an *orphan* and applied
-as soon as a callback binds that id (:func:`apply_orphans`). Batch callbacks are in
-:mod:`d7sms.webhooks.callbacks`.
+as soon as a callback binds that id (:func:`apply_orphans`), or by housekeeping
+(:func:`apply_bound_orphans`). Batch callbacks are in :mod:`d7sms.webhooks.callbacks`.
 """
 
 from django.db import transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
-from d7sms import signals, status
-from d7sms.models import DeliveryReport, Message, MessageStatus
-from d7sms.webhooks import storage
-
-S = MessageStatus
+from d7sms import signals, sql, status
+from d7sms.models import DeliveryReport, Message, MessageStatus, db_alias
+from d7sms.webhooks.parsing import last
 
 #: ``problem`` of a report stored while its message is unknown; cleared when applied.
 ORPHAN = "orphan: no message with this D7 id yet"
 DUPLICATE = "duplicate"
+NO_SUCH_MESSAGE = "no message with this id"
+# The largest primary key a message can have (a 64-bit signed integer).
+_MAX_PK = 2**63 - 1
 
 _LEVEL2 = {
-    "DELIVRD": S.DELIVERED,
-    "UNDELIV": S.UNDELIVERED,
-    "EXPIRED": S.EXPIRED,
-    "REJECTD": S.REJECTED,
-    "DELETED": S.FAILED,
-    "UNKNOWN": S.UNDELIVERED,
-    "ACCEPTD": S.AT_SMSC,
-    "ENROUTE": S.AT_SMSC,
+    "DELIVRD": MessageStatus.DELIVERED,
+    "UNDELIV": MessageStatus.UNDELIVERED,
+    "EXPIRED": MessageStatus.EXPIRED,
+    "REJECTD": MessageStatus.REJECTED,
+    "DELETED": MessageStatus.FAILED,
+    "UNKNOWN": MessageStatus.UNDELIVERED,
+    "ACCEPTD": MessageStatus.AT_SMSC,
+    "ENROUTE": MessageStatus.AT_SMSC,
 }
 #: The fields read for status.change; touching any other would cost a query.
-MESSAGE_FIELDS = ("id", "status", "d7_message_id", "batch_id", "accepted_at")
+MESSAGE_FIELDS = ("id", "status", "d7_message_id", "sendout_id", "accepted_at")
 
 
 def outcome(level, message_status, err=""):
     """Return ``(new status, extra fields)`` for a validated report's level and status."""
     if level == 1:
         if message_status == "ESME_ROK":
-            return S.AT_SMSC, {}
-        return S.FAILED, {"error_code": message_status, "last_error": f"SMSC refused the message: {message_status}"}
+            return MessageStatus.AT_SMSC, {}
+        text = f"SMSC refused the message: {message_status}"
+        return MessageStatus.FAILED, {"error_code": message_status, "last_error": text}
     new = _LEVEL2[message_status]
-    if new in (S.DELIVERED, S.AT_SMSC):
+    if new in (MessageStatus.DELIVERED, MessageStatus.AT_SMSC):
         return new, {}
     detail = f"delivery receipt {message_status}" + (f", err {err}" if err else "")
     return new, {"error_code": message_status, "last_error": detail}
@@ -71,8 +74,20 @@ def _announce(row):
     if signals.delivery_report_received.has_listeners():
         message = row.message if row.applied_at else None
         transaction.on_commit(
-            lambda: signals.delivery_report_received.send(sender=DeliveryReport, report=row, message=message)
+            lambda: signals.delivery_report_received.send(sender=DeliveryReport, report=row, message=message),
+            using=db_alias(),
         )
+
+
+def _insert(row):
+    # Model.save() costs more than the INSERT itself (bench/sql_bench.py); it is used whenever
+    # someone listens to the model's save signals, or to delivery_report_received (whose
+    # receivers get the row's pk).
+    model = type(row)
+    if signals.delivery_report_received.has_listeners() or pre_save.has_listeners(model) or post_save.has_listeners(model):
+        row.save(force_insert=True)
+    else:
+        sql.insert_row(row)
 
 
 def lock_message(message):
@@ -147,19 +162,19 @@ def _find_for_dlr(row, message_id):
     lookup = Message.objects.only(*MESSAGE_FIELDS).filter(d7_message_id=row.d7_message_id)
     message = lookup.first()
     if message is None:
-        storage.lock_d7_id(row.d7_message_id)
+        sql.lock_d7_id(row.d7_message_id)
         message = lookup.first()
         if message is None:
             row.problem = ORPHAN
     return message
 
 
-def receive_dlr(params, report, *, message_id=None, method="", remote_addr=None):
-    """Store one DLR call and apply it in a single transaction; return the stored row.
+def receive(params, report, *, message_id=None, method="", remote_addr=None):
+    """Store one DLR call and apply it, in the caller's transaction; return the stored row.
 
     ``report`` is a validated :class:`~d7sms.webhooks.parsing.Report`; ``message_id`` the pk
     from the message's own URL, or None for the installation-wide URL (matched by D7 id).
-    Database errors propagate, with nothing stored.
+    Database errors propagate.
     """
     row = DeliveryReport(
         d7_message_id=report.d7_message_id,
@@ -174,23 +189,39 @@ def receive_dlr(params, report, *, message_id=None, method="", remote_addr=None)
         remote_addr=remote_addr,
     )
 
-    def work():
-        if message_id is None or not _apply_fast(row, message_id):
-            message = _find_for_dlr(row, message_id)
-            if message is not None:
-                _apply_dlr(message, row)
-        storage.insert(row)
-        _announce(row)
-
-    storage.commit(work, row)
+    if message_id is not None and not 0 < message_id <= _MAX_PK:
+        row.problem = NO_SUCH_MESSAGE
+    elif message_id is None or not _apply_fast(row, message_id):
+        message = _find_for_dlr(row, message_id)
+        if message is not None:
+            _apply_dlr(message, row)
+    _insert(row)
+    _announce(row)
     return row
+
+
+def store_raw(params, problem, *, message_id=None, method="", remote_addr=None):
+    """Store a DLR call that cannot be applied, with ``problem`` saying why; return the row."""
+    level = last(params.get("level", "")).strip()
+    if message_id is not None and not (0 < message_id <= _MAX_PK and Message.objects.filter(pk=message_id).exists()):
+        message_id = None
+    return DeliveryReport.objects.create(
+        message_id=message_id,
+        d7_message_id=last(params.get("id", "")).strip()[:64],
+        level=int(level) if level in ("1", "2") else None,
+        message_status=last(params.get("message_status", "")).strip()[:40],
+        params=params,
+        method=method,
+        remote_addr=remote_addr,
+        problem=problem[:200],
+    )
 
 
 def apply_orphans(message):
     """Apply the stored orphan DLRs that carry ``message``'s D7 id; return how many."""
     if not message.d7_message_id:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(using=db_alias()):
         rows = list(
             DeliveryReport.objects.select_for_update()
             .filter(message__isnull=True, applied_at__isnull=True, problem=ORPHAN, d7_message_id=message.d7_message_id)

@@ -8,11 +8,10 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.html import escape
 
-from d7sms import status as machine
+from d7sms import progress
 from d7sms.admin import display
-from d7sms.models import Message, MessageStatus
+from d7sms.models import FAILURES, NOT_FINAL, Message, MessageStatus
 
-S = MessageStatus
 # (longest span, bucket kind, bucket length, tick label format)
 _GRAINS = (
     (timedelta(minutes=3), "second", timedelta(seconds=1), "%H:%M:%S"),
@@ -25,31 +24,31 @@ LEFT, RIGHT, TOP, BOTTOM = 52, 16, 30, 30
 COLOURS = {"delivered": "#2e7d32", "failed": "#c62828"}
 
 
-def progress_json(batch):
+def progress_json(sendout):
     """The counts the progress bar and the status table show, for one sendout."""
-    counts = machine.batch_counts([batch.pk])[batch.pk]
-    state = machine.derive_batch_status(batch, counts)
+    counts = progress.counts([sendout.pk])[sendout.pk]
+    state = progress.derive_status(sendout, counts)
     summary = display.progress(counts)
     return JsonResponse(
         {
-            "id": batch.pk,
+            "id": sendout.pk,
             "status": state,
             "status_label": str(display.status_label(state)),
             "tone": display.tone(state),
             "counts": counts,
             **summary,
-            "done": bool(summary["total"]) and not any(counts.get(s) for s in machine.NOT_FINAL),
+            "done": bool(summary["total"]) and not any(counts.get(s) for s in NOT_FINAL),
         },
         headers={"Cache-Control": "no-store"},
     )
 
 
-def delivery_series(batch):
+def delivery_series(sendout):
     """Cumulative ``(time, delivered, failed)`` points of a sendout's final reports, and the bucket.
 
     Two queries whatever the size of the sendout: the time span, then counts per bucket.
     """
-    finished = Message.objects.filter(batch=batch, final_at__isnull=False).exclude(status=S.CANCELLED)
+    finished = Message.objects.filter(sendout=sendout, final_at__isnull=False).exclude(status=MessageStatus.CANCELLED)
     span = finished.aggregate(first=Min("final_at"), last=Max("final_at"), start=Min("accepted_at"))
     if span["last"] is None:
         return [], None
@@ -61,8 +60,8 @@ def delivery_series(batch):
         finished.annotate(bucket=Trunc("final_at", kind))
         .values("bucket")
         .annotate(
-            delivered=Count("pk", filter=Q(status=S.DELIVERED)),
-            failed=Count("pk", filter=Q(status__in=machine.FAILURES)),
+            delivered=Count("pk", filter=Q(status=MessageStatus.DELIVERED)),
+            failed=Count("pk", filter=Q(status__in=FAILURES)),
         )
         .order_by("bucket")
     )
@@ -81,10 +80,10 @@ def _floor(moment, step):
     return local - timedelta(seconds=local.timestamp() % seconds)
 
 
-def chart_svg(batch):
+def chart_svg(sendout):
     """The deliveries chart as a standalone SVG image."""
-    counts = machine.batch_counts([batch.pk])[batch.pk]
-    points, grain = delivery_series(batch)
+    counts = progress.counts([sendout.pk])[sendout.pk]
+    points, grain = delivery_series(sendout)
     response = HttpResponse(render_chart(points, grain, sum(counts.values())), content_type="image/svg+xml")
     response["Cache-Control"] = "no-store"
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"

@@ -1,0 +1,34 @@
+"""New messages, stored in their first status: ``pending`` when held for a local schedule,
+``queued`` when a worker may send them now."""
+
+from django.utils import timezone
+
+from d7sms import sql
+from d7sms.models import Message, MessageStatus
+
+
+def first_status(scheduled):
+    """The status a new message starts in."""
+    return MessageStatus.PENDING if scheduled else MessageStatus.QUEUED
+
+
+def create_messages(messages, *, scheduled):
+    """Save the unsaved ``messages`` in their first status; return them with primary keys."""
+    for message in messages:
+        message.status = first_status(scheduled)
+    return Message.objects.bulk_create(messages)
+
+
+def insert_messages(numbers, *, scheduled, **common):
+    """Save one new message per number in ``numbers``, alike in everything else (``common``
+    field values); return how many. Primary keys are not read back: read them by sendout."""
+    return sql.insert_rows(Message, ("to",), ((n,) for n in numbers), status=first_status(scheduled), **common)
+
+
+def copy_of(message, user=None):
+    """An unsaved new message that sends ``message`` again, linked to it by ``resend_of``."""
+    return Message(
+        sendout_id=message.sendout_id, to=message.to, sender=message.sender, content=message.content,
+        hex_content=message.hex_content, coding=message.coding, parts=message.parts,
+        dlr_level=message.dlr_level, resend_of=message, created_by=user, enqueued_at=timezone.now(),
+    )

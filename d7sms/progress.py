@@ -1,0 +1,105 @@
+"""A sendout's progress: its messages counted by status, and the one place its status changes.
+
+A sendout's status follows from its messages: ``scheduled`` while all wait for their time,
+``submitting`` while none has been handed to D7 yet, ``in_progress`` until every message is
+final, then ``completed`` (or ``completed_with_failures``); ``cancelled`` when nothing of it was
+sent. :func:`refresh` stores it and announces ``sendout_completed`` exactly once.
+"""
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from d7sms import signals, sql
+from d7sms.models import FAILURES, FINAL, Message, MessageStatus, Sendout, SendoutStatus, db_alias
+
+DONE = (SendoutStatus.COMPLETED, SendoutStatus.COMPLETED_WITH_FAILURES)
+
+
+def counts(sendout_ids):
+    """Return ``{sendout_id: {status: count}}`` for the given sendouts, in one query."""
+    found = {pk: {} for pk in sendout_ids}
+    rows = (
+        Message.objects.filter(sendout_id__in=list(sendout_ids))
+        .values_list("sendout_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for sendout_id, status, n in rows:
+        found[sendout_id][status] = n
+    return found
+
+
+def derive_status(sendout, by_status):
+    """The status ``sendout`` should show, given its stored status and its messages' counts."""
+    if sendout.status == SendoutStatus.CANCELLED:
+        return SendoutStatus.CANCELLED
+    total = sum(by_status.values())
+    waiting = sum(n for s, n in by_status.items() if s not in FINAL)
+    if total and not waiting:
+        if by_status.get(MessageStatus.CANCELLED, 0) == total:
+            return SendoutStatus.CANCELLED
+        failed = sum(n for s, n in by_status.items() if s in FAILURES)
+        return SendoutStatus.COMPLETED_WITH_FAILURES if failed else SendoutStatus.COMPLETED
+    pending = by_status.get(MessageStatus.PENDING, 0)
+    if pending == total and sendout.submitted_at is None:
+        return SendoutStatus.SCHEDULED
+    early = pending + by_status.get(MessageStatus.QUEUED, 0) + by_status.get(MessageStatus.SENDING, 0)
+    return SendoutStatus.SUBMITTING if early == waiting and waiting else SendoutStatus.IN_PROGRESS
+
+
+def refresh(sendout_id):
+    """Recompute and store a sendout's status; return it (None for a sendout that is gone).
+
+    ``sendout_completed`` is sent once the change commits, and only by the call that made it.
+    """
+    if sql.sendout_running(sendout_id=sendout_id)[1]:
+        return SendoutStatus.IN_PROGRESS
+    sendout = Sendout.objects.filter(pk=sendout_id).first()
+    if sendout is None:
+        return None
+    new = derive_status(sendout, counts([sendout_id])[sendout_id])
+    if new == sendout.status:
+        return new
+    values = {"status": new}
+    if new in DONE:
+        values["completed_at"] = timezone.now()
+    # Conditional on the old status so two concurrent refreshes announce completion once.
+    if Sendout.objects.filter(pk=sendout_id, status=sendout.status).update(**values) and new in DONE:
+        sendout.status = new
+        sendout.completed_at = values["completed_at"]
+        transaction.on_commit(
+            lambda: signals.sendout_completed.send(sender=Sendout, sendout=sendout), using=db_alias()
+        )
+    return new
+
+
+def refresh_for_message(message_id):
+    """Refresh the sendout of message ``message_id`` (if any) after the message became final."""
+    sendout_id, running = sql.sendout_running(message_id=message_id)
+    if sendout_id is None:
+        return None
+    return SendoutStatus.IN_PROGRESS if running else refresh(sendout_id)
+
+
+def refresh_after_commit(sendout_ids):
+    """Refresh these sendouts once the current transaction commits."""
+    sendout_ids = {pk for pk in sendout_ids if pk}
+    if sendout_ids:
+        transaction.on_commit(lambda: [refresh(pk) for pk in sendout_ids], using=db_alias())
+
+
+def mark_submitted(sendout_ids, now):
+    """Record that D7 took a first message of these sendouts; refresh those still shown as waiting."""
+    Sendout.objects.filter(pk__in=sendout_ids, submitted_at__isnull=True).update(submitted_at=now)
+    early = (SendoutStatus.SCHEDULED, SendoutStatus.SUBMITTING)
+    for sendout_id in Sendout.objects.filter(pk__in=sendout_ids, status__in=early).values_list("pk", flat=True):
+        refresh(sendout_id)
+
+
+def add_d7_batch(sendout_id, d7_batch_id):
+    """Note the id of a D7 batch (one ``/secure/sendbatch`` call) made for the sendout."""
+    with transaction.atomic(using=db_alias()):
+        # Locked, so that two workers finishing chunks of one sendout do not lose an id.
+        sendout = Sendout.objects.select_for_update().only("d7_batch_ids").get(pk=sendout_id)
+        Sendout.objects.filter(pk=sendout_id).update(d7_batch_ids=[*sendout.d7_batch_ids, d7_batch_id])

@@ -1,0 +1,245 @@
+"""Every hand-written SQL statement of d7sms, each on the database the routers choose.
+
+A statement is written by hand only where ``bench/sql_bench.py`` measures its ORM twin (kept
+in ``tests/sql_twins.py`` and checked against it on SQLite and PostgreSQL by
+``tests/test_sql.py``) as clearly slower on a hot path, or where the ORM has no way to say it
+(an advisory lock, the planner's row estimate). Statements are built from the models' own
+field and column names, and the text of each is built once per database.
+"""
+
+import functools
+import hashlib
+
+from django.db import connections
+from django.db.models import Model
+from django.utils import timezone
+
+from d7sms.models import Message, Sendout, SendoutStatus, db_alias
+
+#: Rows per statement when a caller names many ids: under SQLite's limit on parameters.
+SLICE = 900
+# Rows per INSERT batch: memory stays flat however many rows come.
+_INSERT_SLICE = 5000
+
+
+def slices(items, size=SLICE):
+    """Yield lists of at most ``size`` items of ``items`` (any iterable), in order."""
+    part = []
+    for item in items:
+        part.append(item)
+        if len(part) == size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+# -- the conditional UPDATE of one message (each delivery report) -------------------------------
+
+
+@functools.lru_cache(maxsize=128)
+def _update_message_sql(alias, names, allowed, match_names):
+    qn = connections[alias].ops.quote_name
+    meta = Message._meta
+    fields = [meta.get_field(name) for name in names]
+    # The first acceptance time is kept.
+    sets = [
+        f"{qn(f.column)} = COALESCE({qn(f.column)}, %s)" if f.name == "accepted_at" else f"{qn(f.column)} = %s"
+        for f in fields
+    ]
+    match_fields = [meta.get_field(name) for name in match_names]
+    where = [
+        f"{qn(meta.pk.column)} = %s",
+        f"{qn(meta.get_field('status').column)} IN ({', '.join(['%s'] * len(allowed))})",
+        *(f"{qn(f.column)} = %s" for f in match_fields),
+    ]
+    sql = f"UPDATE {qn(meta.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+    return sql, fields, match_fields
+
+
+def update_message_if(message_id, allowed, values, match=None):
+    """UPDATE message ``message_id`` with ``values`` while its status is in ``allowed`` and it
+    holds the values in ``match``; return the number of rows changed (0 or 1).
+
+    An ``accepted_at`` in ``values`` only fills an empty one.
+    """
+    alias = db_alias()
+    conn = connections[alias]
+    match = match or {}
+    allowed = tuple(sorted(str(s) for s in allowed))
+    sql, fields, match_fields = _update_message_sql(alias, tuple(values), allowed, tuple(match))
+    params = [f.get_db_prep_save(values[f.name], conn) for f in fields]
+    params += [message_id, *allowed]
+    params += [f.get_db_prep_value(match[f.name], conn) for f in match_fields]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+# -- binding D7 message ids after /secure/send ---------------------------------------------------
+
+
+def bind_d7_ids(d7_ids):
+    """Give each message in ``{message_id: d7_id}`` its D7 id, where it has none yet."""
+    if not d7_ids:
+        return
+    conn = connections[db_alias()]
+    qn = conn.ops.quote_name
+    meta = Message._meta
+    column, pk = qn(meta.get_field("d7_message_id").column), qn(meta.pk.column)
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {qn(meta.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL",
+            [(d7_id, message_id) for message_id, d7_id in d7_ids.items()],
+        )
+
+
+# -- is a sendout still running? (after each final report) -------------------------------------
+
+# Handed to D7 and not final: a sendout holding one of these is in progress.
+OUT_AT_D7 = ("accepted", "at_smsc", "unknown")
+
+
+@functools.lru_cache(maxsize=8)
+def _running_sql(alias):
+    qn = connections[alias].ops.quote_name
+    msg, sendout = qn(Message._meta.db_table), qn(Sendout._meta.db_table)
+    fk = qn(Message._meta.get_field("sendout").column)
+    status = qn(Message._meta.get_field("status").column)
+    sendout_status = qn(Sendout._meta.get_field("status").column)
+    # One EXISTS per status: each is an equality probe of the (sendout, status) index, where an
+    # IN list can make the planner walk every finished message of the sendout first.
+    out_at_d7 = " OR ".join([f"EXISTS(SELECT 1 FROM {msg} o WHERE o.{fk} = {{ref}} AND o.{status} = %s)"] * len(OUT_AT_D7))
+    running = (
+        f"CASE WHEN EXISTS(SELECT 1 FROM {sendout} s WHERE s.id = {{ref}} AND s.{sendout_status} = %s) "
+        f"AND ({out_at_d7}) THEN 1 ELSE 0 END"
+    )
+    return (
+        f"SELECT {running.format(ref='%s')}",
+        f"SELECT m.{fk}, {running.format(ref=f'm.{fk}')} FROM {msg} m WHERE m.id = %s",
+    )
+
+
+def sendout_running(*, sendout_id=None, message_id=None):
+    """``(sendout id, running)`` for a sendout, or for the sendout of a message: running is true
+    while the sendout is in progress and a message of it is still out at D7, so its status
+    cannot have changed. ``(None, False)`` for a message of no sendout."""
+    alias = db_alias()
+    by_sendout, by_message = _running_sql(alias)
+    in_progress = SendoutStatus.IN_PROGRESS.value
+    with connections[alias].cursor() as cursor:
+        if message_id is None:
+            probes = [value for state in OUT_AT_D7 for value in (sendout_id, state)]
+            cursor.execute(by_sendout, [sendout_id, in_progress, *probes])
+            return sendout_id, bool(cursor.fetchone()[0])
+        cursor.execute(by_message, [in_progress, *OUT_AT_D7, message_id])
+        row = cursor.fetchone()
+    return (row[0], bool(row[1])) if row and row[0] is not None else (None, False)
+
+
+# -- INSERTs -----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(alias, model):
+    qn = connections[alias].ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(qn(f.column) for f in fields)
+    return f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})", fields
+
+
+def insert_row(row):
+    """INSERT one new model instance ``row`` without reading its primary key back."""
+    alias = db_alias()
+    conn = connections[alias]
+    sql, fields = _insert_sql(alias, type(row))
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(row, add=True), conn) for f in fields])
+
+
+def insert_rows(model, varying, rows, **common):
+    """INSERT one row of ``model`` per tuple in ``rows``; return how many were written.
+
+    ``varying`` names the fields whose values each tuple holds, in order. Every other field
+    takes its value from ``common`` (by name), else its default; ``auto_now``/``auto_now_add``
+    fields get one timestamp. Callable defaults are called once per call, so a field whose
+    default must differ per row (a unique UUID, say) has to be in ``varying``. Primary keys
+    are not read back. Shared values are prepared once, which is where ``bulk_create`` spends
+    its time; PostgreSQL takes the rows through ``COPY``.
+    """
+    conn = connections[db_alias()]
+    fields = [
+        f for f in model._meta.concrete_fields if not (f.primary_key and f.get_internal_type().endswith("AutoField"))
+    ]
+    per_row = [_varying_field(model, name) for name in varying]
+    unknown = set(common) - {f.name for f in fields} - {f.attname for f in fields}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field(s) {sorted(unknown)}.")
+    now = timezone.now()
+    shared, head = [], []
+    for field in fields:
+        if field in per_row:
+            continue
+        if field.name in common or field.attname in common:
+            value = common.get(field.name, common.get(field.attname))
+            if isinstance(value, Model):
+                value = value.pk
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        else:
+            value = field.get_default()
+        shared.append(field)
+        head.append(field.get_db_prep_save(value, conn))
+    prepare = [lambda v, f=field: f.get_db_prep_save(v, conn) for field in per_row]
+    head = tuple(head)
+    qn = conn.ops.quote_name
+    table = qn(model._meta.db_table)
+    columns = ", ".join(qn(f.column) for f in shared + per_row)
+    marks = ", ".join(["%s"] * (len(shared) + len(per_row)))
+    written = 0
+    with conn.cursor() as cursor:
+        for part in slices(rows, _INSERT_SLICE):
+            data = [head + tuple(p(v) for p, v in zip(prepare, row, strict=True)) for row in part]
+            if conn.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in data:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", data)
+            written += len(data)
+    return written
+
+
+def _varying_field(model, name):
+    field = model._meta.get_field(name)
+    if not field.concrete or field.primary_key:
+        raise TypeError(f"{model.__name__}.{name} cannot vary per row here.")
+    return field
+
+
+# -- what the ORM cannot say -------------------------------------------------------------------
+
+
+def lock_d7_id(d7_id):
+    """Serialise "is this D7 id bound yet?" against binding it, until the transaction ends.
+
+    SQLite runs one writer at a time, which already gives this; PostgreSQL needs a lock that
+    exists before the row that will carry the id does: a transaction-level advisory lock.
+    """
+    conn = connections[db_alias()]
+    if conn.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(d7_id.encode(), digest_size=8).digest(), "big", signed=True)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def estimated_rows(model):
+    """The PostgreSQL planner's estimate of ``model``'s row count, or None elsewhere or unknown."""
+    conn = connections[db_alias()]
+    if conn.vendor != "postgresql":
+        return None
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return row[0] if row and row[0] > 0 else None

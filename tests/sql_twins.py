@@ -1,0 +1,45 @@
+"""The ORM twin of each hand-written statement in d7sms/sql.py: same arguments, same effect.
+
+tests/test_sql.py checks each pair gives the same result on SQLite and PostgreSQL;
+bench/sql_bench.py measures what the hand-written one saves.
+"""
+
+from django.db.models import DateTimeField, Value
+from django.db.models.functions import Coalesce
+
+from d7sms.models import Message, Sendout, SendoutStatus
+from d7sms.sql import OUT_AT_D7
+
+
+def update_message_if(message_id, allowed, values, match=None):
+    values = dict(values)
+    if "accepted_at" in values:
+        values["accepted_at"] = Coalesce("accepted_at", Value(values["accepted_at"], output_field=DateTimeField()))
+    return Message.objects.filter(pk=message_id, status__in=list(allowed), **(match or {})).update(**values)
+
+
+def bind_d7_ids(d7_ids):
+    for message_id, d7_id in (d7_ids or {}).items():
+        Message.objects.filter(pk=message_id, d7_message_id__isnull=True).update(d7_message_id=d7_id)
+
+
+def sendout_running(*, sendout_id=None, message_id=None):
+    if message_id is not None:
+        sendout_id = Message.objects.filter(pk=message_id).values_list("sendout_id", flat=True).first()
+        if sendout_id is None:
+            return None, False
+    running = (
+        Sendout.objects.filter(pk=sendout_id, status=SendoutStatus.IN_PROGRESS).exists()
+        and Message.objects.filter(sendout_id=sendout_id, status__in=OUT_AT_D7).exists()
+    )
+    return sendout_id, running
+
+
+def insert_row(row):
+    row.save(force_insert=True)
+
+
+def insert_rows(model, varying, rows, **common):
+    objects = [model(**dict(zip(varying, row, strict=True)), **common) for row in rows]
+    model.objects.bulk_create(objects, batch_size=500)
+    return len(objects)

@@ -1,0 +1,144 @@
+"""Each hand-written statement of d7sms/sql.py against its ORM twin (tests/sql_twins.py).
+
+Both run on identical rows; what they return and what they leave in the table must be the same.
+The suite runs on SQLite and again on PostgreSQL, so each pair is checked on both.
+"""
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from d7sms import sql
+from d7sms.models import DeliveryReport, Message, MessageStatus, Sendout, SendoutStatus
+from d7sms.status import ALLOWED_FROM
+from tests import sql_twins
+
+pytestmark = pytest.mark.django_db
+S = MessageStatus
+SNAPSHOT = ("to", "status", "d7_message_id", "accepted_at", "final_at", "error_code", "last_error", "sendout_id")
+
+
+def twin_rows(statuses, **fields):
+    """Two identical sets of messages in ``statuses``: one for the statement, one for its twin."""
+    sendouts = [Sendout.objects.create(name=name, status=SendoutStatus.IN_PROGRESS) for name in ("raw", "orm")]
+    return [
+        [Message.objects.create(sendout=s, to=f"+4479110{i:05d}", status=st, **fields) for i, st in enumerate(statuses)]
+        for s in sendouts
+    ]
+
+
+def snapshot(messages):
+    return [tuple(Message.objects.values_list(*SNAPSHOT).get(pk=m.pk))[:-1] for m in messages]
+
+
+@pytest.mark.parametrize("new", [S.AT_SMSC, S.DELIVERED, S.FAILED, S.ACCEPTED])
+@pytest.mark.parametrize("matching", [True, False, None])
+def test_update_message_if_equals_a_filtered_update(new, matching):
+    earlier = timezone.now() - timedelta(hours=1)
+    raw, orm = twin_rows(list(S), d7_message_id=None)
+    now = timezone.now()
+    values = {"status": new, "updated_at": now, "final_at": now, "error_code": "E", "accepted_at": now}
+    for a, b in zip(raw, orm, strict=True):
+        for m in (a, b):
+            Message.objects.filter(pk=m.pk).update(d7_message_id=f"id-{m.pk}", accepted_at=earlier if m.pk % 2 else None)
+        match_a = None if matching is None else {"d7_message_id": f"id-{a.pk}" if matching else "other"}
+        match_b = None if matching is None else {"d7_message_id": f"id-{b.pk}" if matching else "other"}
+        assert sql.update_message_if(a.pk, ALLOWED_FROM[new], values, match_a) == sql_twins.update_message_if(
+            b.pk, ALLOWED_FROM[new], values, match_b
+        )
+    # Ids differ between the sets by construction; compare everything else.
+    strip = [(row[0], row[1], row[3], row[4], row[5]) for row in snapshot(raw)]
+    assert strip == [(row[0], row[1], row[3], row[4], row[5]) for row in snapshot(orm)]
+
+
+def test_bind_d7_ids_equals_one_update_per_row():
+    raw, orm = twin_rows([S.SENDING] * 4)
+    for rows in (raw, orm):
+        Message.objects.filter(pk=rows[0].pk).update(d7_message_id=f"kept-{rows[0].pk}")
+    sql.bind_d7_ids({m.pk: f"new-{i}-{m.sendout_id}" for i, m in enumerate(raw[:3])})
+    sql_twins.bind_d7_ids({m.pk: f"new-{i}-{m.sendout_id}" for i, m in enumerate(orm[:3])})
+    ids = [[Message.objects.get(pk=m.pk).d7_message_id for m in rows] for rows in (raw, orm)]
+    assert [i and i.split("-")[:2] for i in ids[0][1:]] == [i and i.split("-")[:2] for i in ids[1][1:]]
+    assert ids[0][0].startswith("kept-") and ids[1][0].startswith("kept-") and ids[0][3] is None
+
+
+@pytest.mark.parametrize("sendout_status", list(SendoutStatus))
+@pytest.mark.parametrize("statuses", [[S.DELIVERED], [S.DELIVERED, S.ACCEPTED], [S.UNKNOWN], [S.QUEUED, S.AT_SMSC], []])
+def test_sendout_running_equals_two_exists_queries(sendout_status, statuses):
+    sendout = Sendout.objects.create(status=sendout_status)
+    messages = [Message.objects.create(sendout=sendout, to=f"+4479110{i:05d}", status=s) for i, s in enumerate(statuses)]
+    lone = Message.objects.create(to="+447911099999", status=S.ACCEPTED)
+    assert sql.sendout_running(sendout_id=sendout.pk) == sql_twins.sendout_running(sendout_id=sendout.pk)
+    for message in [*messages, lone]:
+        assert sql.sendout_running(message_id=message.pk) == sql_twins.sendout_running(message_id=message.pk)
+    assert sql.sendout_running(message_id=10**9) == sql_twins.sendout_running(message_id=10**9) == (None, False)
+
+
+def test_insert_row_equals_save():
+    message = Message.objects.create(to="+447911000001", status=S.ACCEPTED)
+    fields = {
+        "message": message, "d7_message_id": "d7-x", "level": 2, "message_status": "DELIVRD", "err": "000",
+        "params": {"id": "d7-x", "text": ["a", "b"]}, "method": "POST", "remote_addr": "2001:db8::1",
+        "done_date": timezone.now(), "applied_at": timezone.now(), "problem": "",
+    }
+    sql.insert_row(DeliveryReport(**fields))
+    sql_twins.insert_row(DeliveryReport(**fields))
+    columns = [f.attname for f in DeliveryReport._meta.concrete_fields if f.attname not in ("id", "received_at")]
+    first, second = DeliveryReport.objects.order_by("pk").values_list(*columns)
+    assert first == second
+
+
+def test_insert_rows_equals_bulk_create():
+    now = timezone.now()
+    common = {"status": S.QUEUED, "content": "Hi ☃", "hex_content": "", "coding": None, "parts": 1, "dlr_level": 3,
+              "enqueued_at": now, "sender": "Brand"}
+    raw, orm = (Sendout.objects.create(name=n) for n in ("raw", "orm"))
+    numbers = [f"+4479110{i:05d}" for i in range(1200)]
+    assert sql.insert_rows(Message, ("to",), ((n,) for n in numbers), sendout=raw, **common) == 1200
+    assert sql_twins.insert_rows(Message, ("to",), ((n,) for n in numbers), sendout=orm, **common) == 1200
+    columns = [f.attname for f in Message._meta.concrete_fields if f.attname not in ("id", "sendout_id", "created_at", "updated_at")]
+    assert list(raw.messages.order_by("to").values_list(*columns)) == list(orm.messages.order_by("to").values_list(*columns))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="an advisory lock exists on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_lock_d7_id_holds_a_second_transaction_until_the_first_ends():
+    held, order = threading.Event(), []
+
+    def other():
+        held.wait(10)
+        with transaction.atomic():
+            sql.lock_d7_id("d7-lock")
+            order.append("other")
+        connections.close_all()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with transaction.atomic():
+        sql.lock_d7_id("d7-lock")
+        held.set()
+        time.sleep(0.3)
+        order.append("first")
+    thread.join(10)
+    assert order == ["first", "other"]
+
+
+def test_estimated_rows_is_the_planners_guess_on_postgresql_only():
+    Message.objects.bulk_create([Message(to=f"+4479110{i:05d}") for i in range(50)])
+    if connection.vendor != "postgresql":
+        assert sql.estimated_rows(Message) is None
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Message._meta.db_table}")
+    assert sql.estimated_rows(Message) == 50
+
+
+def test_slices_cover_every_item_once_in_order():
+    items = (uuid.uuid4() for _ in range(2001))
+    parts = list(sql.slices(items, 900))
+    assert [len(p) for p in parts] == [900, 900, 201]
