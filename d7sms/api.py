@@ -8,14 +8,15 @@ gone too.
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from d7sms import balance, creation, progress, status, tasks, validation
+from d7sms import balance, creation, progress, sql, status, tasks, validation
 from d7sms.client import Balance
 from d7sms.models import FAILURES, Message, MessageStatus, SendMode, Sendout, db_alias
 from d7sms.recipients import InvalidNumber, clean_list, normalise
@@ -28,6 +29,7 @@ __all__ = [
     "cancel_sendout",
     "get_balance",
     "resend",
+    "resend_many",
     "retry_failed",
     "send_batch",
     "send_sms",
@@ -94,6 +96,7 @@ def send_batch(
     name: str = "",
     user: AbstractBaseUser | None = None,
     duplicates_removed: int = 0,
+    idempotency_key: uuid.UUID | str | None = None,
 ) -> Sendout:
     """Store a sendout of one text to many recipients and enqueue it; return the Sendout.
 
@@ -107,8 +110,13 @@ def send_batch(
     "single" sends one ``/secure/send`` per message. ``schedule_at`` (timezone-aware) holds the
     sendout here until then, cancellable; with ``remote_schedule=True`` (batch mode only) it is
     handed to D7 at once with D7's ``schedule_at`` instead, and can no longer be cancelled.
+
+    ``idempotency_key`` (a UUID) makes the call safe to repeat: the first call with a key stores
+    the sendout, every later one (however many race) returns that same sendout and sends
+    nothing. ``sendout.repeated`` tells which happened.
     """
     mode = SendMode(mode)
+    key = _uuid_or_none(idempotency_key)
     text, hex_text, coding, parts = validation.content(content, hex_content, coding)
     sender = validation.sender(sender)
     dlr_level = validation.dlr_level(dlr_level)
@@ -126,20 +134,34 @@ def send_batch(
         )
     if not numbers:
         raise ValidationError("No recipients.", code="no_recipients")
+    try:
+        sendout = _store_sendout(
+            numbers, key, held, user, name=name, sender=sender, content=text, hex_content=hex_text, coding=coding,
+            parts=parts, dlr_level=dlr_level, mode=mode, schedule_at=when, remote_schedule=bool(remote_schedule),
+            recipient_count=len(numbers), duplicate_count=duplicates + duplicates_removed,
+        )
+    except IntegrityError:
+        # The unique confirm_key decided: another call with this key stored the sendout first.
+        existing = Sendout.objects.filter(confirm_key=key).first() if key else None
+        if existing is None:
+            raise
+        existing.repeated = True
+        return existing
+    sendout.repeated = False
+    return sendout
 
+
+def _store_sendout(numbers, key, held, user, **fields):
+    """Store the sendout and its messages in one transaction; enqueue them once it commits."""
     alias = db_alias()
+    when, mode = fields["schedule_at"], fields["mode"]
+    common = {k: fields[k] for k in ("sender", "content", "hex_content", "coding", "parts", "dlr_level")}
     with transaction.atomic(using=alias):
-        sendout = Sendout.objects.create(
-            name=name, sender=sender, content=text, hex_content=hex_text, coding=coding, parts=parts,
-            dlr_level=dlr_level, mode=mode, schedule_at=when, remote_schedule=bool(remote_schedule),
-            recipient_count=len(numbers), duplicate_count=duplicates + duplicates_removed, created_by=user,
-        )
+        sendout = Sendout.objects.create(confirm_key=key, created_by=user, **fields)
         creation.insert_messages(
-            numbers, scheduled=held, sendout=sendout, sender=sender, content=text, hex_content=hex_text,
-            coding=coding, parts=parts, dlr_level=dlr_level, scheduled_at=when if held else None,
-            enqueued_at=None if held else timezone.now(), created_by=user,
+            numbers, scheduled=held, sendout=sendout, scheduled_at=when if held else None,
+            enqueued_at=None if held else timezone.now(), created_by=user, **common,
         )
-        del numbers
         ids = list(Message.objects.filter(sendout=sendout).order_by("pk").values_list("pk", flat=True))
         progress.refresh(sendout.pk)
         sendout.refresh_from_db(fields=["status"])
@@ -156,40 +178,60 @@ def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message
     """Send ``message`` again as a new Message linked by ``resend_of``; return the new one.
 
     This is the deliberate way out of ``unknown`` (or a failure): the original row is never
-    sent again. Refused (``ValidationError``) while the original is still on its way here.
+    sent again, and it is resent at most once, however many callers race (two clicks, two
+    tabs): the others get ``ValidationError`` (code ``already_resent``) naming the copy. To
+    try once more, resend the copy. Refused (code ``in_progress``) while the message is still
+    on its way here.
     """
-    if message.status in (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING):
-        raise ValidationError(f"Message {message.pk} is still {message.status}; cancel it instead.", code="in_progress")
-    copy = creation.copy_of(message, user)
+    copies = resend_many([message], user=user)
+    if not copies:
+        raise _not_resendable(message)
+    return copies[0]
+
+
+def _not_resendable(message):
+    copy = Message.objects.filter(resend_of=message).values_list("pk", flat=True).first()
+    if copy is not None:
+        return ValidationError(
+            f"Message {message.pk} was already sent again, as message {copy}.",
+            code="already_resent", params={"copy": copy},
+        )
+    current = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
+    return ValidationError(f"Message {message.pk} is still {current}; cancel it instead.", code="in_progress")
+
+
+def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | None = None) -> list[Message]:
+    """Send each of ``messages`` (messages or their ids) again, as :func:`resend` does, at most
+    once each however many callers race; return the copies this call made.
+
+    Messages already sent again, or still on their way here, are passed over.
+    """
+    ids = [getattr(m, "pk", m) for m in messages]
     alias = db_alias()
     with transaction.atomic(using=alias):
-        creation.create_messages([copy], scheduled=False)
-        if copy.sendout_id:
-            progress.refresh(copy.sendout_id)
-        transaction.on_commit(lambda: tasks.enqueue_single([copy.pk]), using=alias)
-    return copy
+        taken = status.take_for_resend(ids)
+        if not taken:
+            return []
+        originals = [m for part in sql.slices(taken) for m in Message.objects.filter(pk__in=part).order_by("pk")]
+        copies = creation.create_messages([creation.copy_of(m, user) for m in originals], scheduled=False)
+        sendout_ids = {c.sendout_id for c in copies if c.sendout_id}
+        for sendout_id in sendout_ids:
+            progress.refresh(sendout_id)
+        modes = dict(Sendout.objects.filter(pk__in=sendout_ids).values_list("pk", "mode"))
+        rows = [(c.pk, c.sendout_id, modes.get(c.sendout_id)) for c in copies]
+        transaction.on_commit(lambda: tasks.enqueue(rows), using=alias)
+    return copies
 
 
 def retry_failed(sendout: Sendout, *, user: AbstractBaseUser | None = None) -> int:
-    """Resend every failed message of ``sendout`` that has not been resent yet; return how many.
+    """Resend every failed message of ``sendout`` that has not been resent yet; return how many
+    this call resent (another call racing it resends none of the same).
 
     Failed means failed, rejected, undelivered or expired; ``unknown`` messages are left to a
     person (:func:`resend`), since they may have arrived.
     """
-    alias = db_alias()
-    with transaction.atomic(using=alias):
-        originals = list(
-            Message.objects.select_for_update(of=("self",))
-            .filter(sendout=sendout, status__in=FAILURES, resends__isnull=True)
-            .order_by("pk")
-        )
-        if not originals:
-            return 0
-        copies = creation.create_messages([creation.copy_of(m, user) for m in originals], scheduled=False)
-        progress.refresh(sendout.pk)
-        rows = [(m.pk, sendout.pk, sendout.mode) for m in copies]
-        transaction.on_commit(lambda: tasks.enqueue(rows), using=alias)
-    return len(copies)
+    failed = Message.objects.filter(sendout=sendout, status__in=FAILURES, resend_token__isnull=True)
+    return len(resend_many(list(failed.order_by("pk").values_list("pk", flat=True)), user=user))
 
 
 def cancel_sendout(sendout: Sendout) -> int:
@@ -231,3 +273,12 @@ def get_balance(refresh: bool = True) -> Balance:
     if resumed:
         tasks.sweep(everything=True)
     return reading
+
+
+def _uuid_or_none(value):
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError(f"idempotency_key must be a UUID, not {value!r}.", code="idempotency_key") from None

@@ -99,7 +99,7 @@ def check_settings(app_configs=None, **kwargs):
 
         if region not in phonenumbers.SUPPORTED_REGIONS:
             messages.append(Error(f"D7SMS['DEFAULT_REGION'] {region!r} is not a known region code.", id="d7sms.E009"))
-    for name in ("BATCH_CHUNK_SIZE", "SEND_CHUNK_SIZE", "MAX_RETRIES", "SENDING_TIMEOUT"):
+    for name in ("BATCH_CHUNK_SIZE", "SEND_CHUNK_SIZE", "SEND_WINDOW", "MAX_RETRIES", "SENDING_TIMEOUT"):
         value = s[name]
         if not isinstance(value, int) or value < (0 if name == "MAX_RETRIES" else 1):
             messages.append(Error(f"D7SMS[{name!r}] must be a positive whole number, not {value!r}.", id="d7sms.E010"))

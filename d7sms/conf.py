@@ -35,6 +35,12 @@ DEFAULTS = {
     # Messages per /secure/sendbatch call, and per worker task for single sends.
     "BATCH_CHUNK_SIZE": 500,
     "SEND_CHUNK_SIZE": 50,
+    # Single sends a worker claims (and records) at a time: the most a worker killed mid-call
+    # can leave "unknown". Smaller costs more database writes per message (bench/send_bench.py).
+    "SEND_WINDOW": 4,
+    # Seconds an "unknown" message is left for D7 to report on before the admin lists it as
+    # having no sign of life at D7 (and offers to send it again).
+    "UNKNOWN_QUIET_PERIOD": 900,
     # Messages per second for the whole installation (None: unthrottled).
     "THROUGHPUT": None,
     "CACHE_ALIAS": "default",

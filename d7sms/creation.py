@@ -32,3 +32,15 @@ def copy_of(message, user=None):
         hex_content=message.hex_content, coding=message.coding, parts=message.parts,
         dlr_level=message.dlr_level, resend_of=message, created_by=user, enqueued_at=timezone.now(),
     )
+
+
+def attempts(message):
+    """Every attempt at ``message``'s recipient in its chain of resends, oldest first: the first
+    message, then each copy (a message is sent again at most once, so the chain is a line)."""
+    first = message
+    while first.resend_of_id is not None:
+        first = Message.objects.get(pk=first.resend_of_id)
+    chain = [first]
+    while (copy := Message.objects.filter(resend_of=chain[-1]).first()) is not None:
+        chain.append(copy)
+    return chain

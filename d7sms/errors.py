@@ -1,9 +1,13 @@
 """The exceptions raised by :mod:`d7sms.client`, one class per thing a caller does differently.
 
 ``retryable`` says whether sending the same request again is safe and may succeed:
-true only when D7 certainly did not take the message (:class:`NotSent`) or refused it in a
-way that passes (:class:`ServerError`, :class:`RateLimited`). :class:`OutcomeUnknown` is
-never retryable: the message may already be on its way, and a retry could send it twice.
+true only when D7 certainly did not take the message: the connection was refused
+(:class:`NotSent`), or D7 itself answered that it did not (:class:`ServerError`: a 503, or a
+5xx in one of Jasmin's own error shapes; :class:`RateLimited`: a 429). Any other answer from
+which it cannot be told whether D7 acted (a 502, a 504 or another 5xx from something in
+between, an HTML or unreadable body, a connection dropped after the request was written) is
+:class:`OutcomeUnknown`, never retryable: the message may already be on its way, and a retry
+could send it twice.
 
 No exception text or repr ever contains the password or the Authorization header; the
 client scrubs what it passes in, and these classes only show the provider's text.
@@ -111,7 +115,8 @@ class NoRoute(D7Error):
 
 
 class ServerError(D7Error):
-    """D7 failed on its side (5xx); the message was not accepted and may be sent again."""
+    """D7 refused the request on its side: a 503, or another 5xx in one of Jasmin's own error
+    shapes. The message was not taken and may be sent again."""
 
     summary = "D7 server error"
     retryable = True
@@ -208,6 +213,18 @@ def _parse_retry_after(value):
     return max(0.0, seconds)
 
 
+def _jasmin_error(body):
+    """True when ``body`` is one of the two error shapes of Jasmin's REST API (wire notes):
+    ``{"message": "Error \"..."}`` or ``{"title": ..., ...}``."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and (isinstance(data.get("message"), str) or isinstance(data.get("title"), str))
+
+
 def error_for_response(status_code, body, *, retry_after=None):
     """Return the :class:`D7Error` for a non-2xx answer (status code and raw body)."""
     text = provider_text(body)
@@ -233,8 +250,11 @@ def error_for_response(status_code, body, *, retry_after=None):
         return InvalidRequest(text, **kwargs)
     if status_code == 429:
         return RateLimited(text, retry_after=_parse_retry_after(retry_after), **kwargs)
-    if status_code >= 500:
+    if status_code == 503 or (status_code >= 500 and status_code not in (502, 504) and _jasmin_error(body)):
         return ServerError(text, **kwargs)
+    if status_code >= 500:
+        # A gateway's 502/504, or a 5xx that is not Jasmin's own: D7 may have acted.
+        return OutcomeUnknown(text, status_code=status_code, reached_provider=None)
     # 400, 404, 405, 415, and redirects the client does not follow: all need a fix on our
     # side, so repeating the same request cannot help.
     return InvalidRequest(text, **kwargs)

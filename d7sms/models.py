@@ -84,6 +84,9 @@ class Sendout(models.Model):
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     # Callback URLs carry this random key, so a token cannot be replayed across databases.
     key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    # The one-time key of the confirmation that created it (a compose preview's, or an API
+    # caller's idempotency key): a second confirmation of the same preview finds this row.
+    confirm_key = models.UUIDField(null=True, blank=True, editable=False, unique=True)
 
     class Meta:
         verbose_name = _("sendout")
@@ -116,8 +119,9 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
-    resend_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
+    # Each message is sent again at most once: a later attempt resends the copy (a chain).
+    resend_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resent_as"
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -130,6 +134,10 @@ class Message(models.Model):
     # task is older than its due time, or long gone, is enqueued again by the sweeper.
     enqueued_at = models.DateTimeField(_("enqueued"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    # Set by the one claim (or resend) that changed the row: a caller reads back by its own
+    # token exactly the rows its conditional UPDATE changed, on every database.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    resend_token = models.UUIDField(null=True, blank=True, editable=False)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
     accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
     final_at = models.DateTimeField(_("final status at"), null=True, blank=True)

@@ -7,16 +7,20 @@ chunk of a sendout. A message is claimed (queued ->
 sending, atomically) right before its call, so however often a task is delivered, each message
 is sent at most once. What the call's outcome means for the message:
 
-=====================================  ==========================================================
-outcome                                message
-=====================================  ==========================================================
-accepted (200)                         ``accepted``; /secure/send stores D7's message id
-certainly not sent, 5xx, 429           back to ``queued`` with exponential backoff and jitter;
-                                       ``failed`` after MAX_RETRIES retries
-400, 412 and other refusals            ``failed`` at once, with the provider's text
-outcome unknown (timeout, reset...)    ``unknown``: never retried on its own; a person decides
-credentials rejected, no credit        back to ``queued``; all sending pauses (:mod:`d7sms.pause`)
-=====================================  ==========================================================
+=======================================  ========================================================
+outcome                                  message
+=======================================  ========================================================
+accepted (200)                           ``accepted``; /secure/send stores D7's message id
+certainly not taken: connection          back to ``queued`` with exponential backoff and
+refused, 429, 503, a 5xx in Jasmin's     jitter; ``failed`` after MAX_RETRIES retries
+own error shape
+400, 412 and other refusals              ``failed`` at once, with the provider's text
+ambiguous: 502, 504, any other 5xx,      ``unknown`` (in a sendbatch call, every message of it):
+an HTML or unreadable body, a read       never retried on its own; D7's later reports move it
+timeout, a connection dropped after the  on, and the admin offers to send again the ones with
+request was written                      no sign of life at D7
+credentials rejected, no credit          back to ``queued``; all sending pauses (:mod:`d7sms.pause`)
+=======================================  ========================================================
 
 Outcomes are written per window of messages in one transaction, never one row at a time.
 """
@@ -189,9 +193,9 @@ def send_single(ids, *, deadline=None):
     """
     backend = get_backend()
     _submitted.clear()
-    # One claim and one write per SEND_CHUNK_SIZE messages keeps the database off the hot path;
-    # it is also the most messages a killed worker can leave in doubt.
-    work = _Work(ids, throttle.chunk_limit(conf.get("SEND_CHUNK_SIZE")), deadline)
+    # One claim and one write per SEND_WINDOW messages: a larger window keeps the database off
+    # the hot path, a smaller one leaves fewer messages in doubt when a worker is killed.
+    work = _Work(ids, throttle.chunk_limit(conf.get("SEND_WINDOW")), deadline)
     streak = 0
     handed_back = []
     while (part := work.next_part()) is not None:

@@ -10,6 +10,8 @@ workers on several hosts cannot overwrite one another. A message that becomes fi
 its sendout (:mod:`d7sms.progress`) once the change commits.
 """
 
+import uuid
+
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
@@ -168,24 +170,44 @@ def change_many(ids, new, *, per_row=None, **fields):
 def claim(ids):
     """Atomically take queued messages that are due for sending; return the ids this caller owns.
 
-    A message waiting for a retry (``next_attempt_at`` in the future) is not due yet. Where the
-    database can, rows locked by another worker are skipped (``SKIP LOCKED``); elsewhere the
-    conditional UPDATE alone decides, so each message is claimed by exactly one caller.
+    A message waiting for a retry (``next_attempt_at`` in the future) is not due yet. The
+    conditional UPDATE decides: it stamps the rows it changed with this call's own token, and
+    only the rows read back by that token are returned, so each message is claimed by exactly
+    one caller on any database. Where the database can, rows another worker holds are skipped
+    (``SKIP LOCKED``) instead of waited for.
     """
     now = timezone.now()
     alias = db_alias()
+    token = uuid.uuid4()
     with transaction.atomic(using=alias):
-        qs = Message.objects.filter(ids_q(ids), due_q(now))
+        due = Message.objects.filter(ids_q(ids), due_q(now))
         if transaction.get_connection(alias).features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        mine = list(qs.values_list("pk", flat=True))
-        if not mine:
-            return []
-        Message.objects.filter(ids_q(mine), status=QUEUED).update(
-            status=SENDING, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
+            free = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
+            if not free:
+                return []
+            due = Message.objects.filter(ids_q(free), due_q(now))
+        changed = due.update(
+            status=SENDING, claim_token=token, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
         )
+        mine = list(Message.objects.filter(ids_q(ids), claim_token=token).values_list("pk", flat=True)) if changed else []
     _announce([(pk, QUEUED, SENDING) for pk in mine])
     return mine
+
+
+def take_for_resend(ids):
+    """Mark the messages in ``ids`` as being sent again, each by exactly one caller; return the
+    ids this caller took. A message is taken once, ever, and only when it is no longer on its
+    way here (not pending, queued or sending)."""
+    token = uuid.uuid4()
+    waiting = (PENDING, QUEUED, SENDING)
+    taken = []
+    with transaction.atomic(using=db_alias()):
+        for part in sql.slices(ids):
+            if Message.objects.filter(pk__in=part, resend_token__isnull=True).exclude(status__in=waiting).update(
+                resend_token=token
+            ):
+                taken += Message.objects.filter(pk__in=part, resend_token=token).values_list("pk", flat=True)
+    return taken
 
 
 def requeue(ids, *, next_attempt_at, error="", **fields):

@@ -531,8 +531,17 @@ def test_balance_shapes(scripted, sclient, data, expected):
         (412, {"title": "Unparseable JSON"}, InvalidRequest, "Unparseable JSON"),
         (415, {"title": "Not acceptable"}, InvalidRequest, "Not acceptable"),
         (405, b"Method Not Allowed", InvalidRequest, "Method Not Allowed"),
-        (500, [1, 2], ServerError, "[1, 2]"),
+        # Refusals that certainly mean "not taken": a 503, or a 5xx in Jasmin's own shapes.
         (503, b"<html>busy</html>", ServerError, "<html>busy</html>"),
+        (500, {"title": "Jasmin httpapi connection error"}, ServerError, "Jasmin httpapi connection error"),
+        (500, {"message": 'Error "Cannot connect'}, ServerError, "Cannot connect"),
+        # Anything else from a 5xx may come from something in between, after D7 acted.
+        (500, [1, 2], OutcomeUnknown, "[1, 2]"),
+        (500, b"<html>Internal Server Error</html>", OutcomeUnknown, "<html>Internal Server Error</html>"),
+        (502, b"<html>Bad Gateway</html>", OutcomeUnknown, "<html>Bad Gateway</html>"),
+        (504, b"<html>Gateway Time-out</html>", OutcomeUnknown, "<html>Gateway Time-out</html>"),
+        (504, {"title": "Gateway Timeout"}, OutcomeUnknown, "Gateway Timeout"),
+        (599, b"", OutcomeUnknown, ""),
     ],
 )
 def test_error_shapes(scripted, sclient, status, body, kind, text):

@@ -18,7 +18,7 @@ SHOWN = 20
 def attention_items(site_name):
     """Each kind of problem with its count, first rows and where to see them all."""
     # A resend is the decision about an unknown message; only undecided ones need a person.
-    unknown = Message.objects.filter(status=MessageStatus.UNKNOWN, resends__isnull=True)
+    unknown = Message.objects.filter(status=MessageStatus.UNKNOWN, resent_as__isnull=True)
     orphans = DeliveryReport.objects.filter(message__isnull=True)
     callbacks = BatchCallback.objects.filter(applied_at__isnull=True, problem__gt="")
     return [

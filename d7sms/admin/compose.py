@@ -3,8 +3,12 @@
 One URL takes three kinds of POST: the compose form (answered with a preview), "back"
 (the compose form again, as typed) and "confirm" (the sendout is created). Nothing is
 stored before confirm: the preview carries the draft as a signed token (see drafts.py).
+Each preview carries a one-time key that the sendout is stored under (unique), so a preview
+is confirmed once: another tab, the back button, a repeated or concurrent POST of the same
+preview lands on the sendout already made.
 """
 
+import uuid
 from decimal import Decimal
 
 from django.contrib import messages
@@ -63,7 +67,8 @@ def _preview(model_admin, request):
             collected = read_pasted(data["recipients"], region)
             source = ""
         elif kept is not None and kept[2].get("source"):
-            return _show_preview(model_admin, request, form.draft_fields(), kept[1], kept[2])
+            # A new preview of the same file: a new draft, confirmed on its own.
+            return _show_preview(model_admin, request, form.draft_fields(), kept[1], {**kept[2], "key": uuid.uuid4().hex})
         else:
             form.add_error("recipients", _("Paste the numbers or upload a CSV file."))
             return _render_compose(model_admin, request, form)
@@ -71,6 +76,7 @@ def _preview(model_admin, request):
         form.add_error("column", str(exc))
         return _render_compose(model_admin, request, form)
     summary = {
+        "key": uuid.uuid4().hex,
         "source": source,
         "valid": len(collected.numbers),
         "invalid": collected.invalid,
@@ -146,17 +152,26 @@ def _confirm(model_admin, request, fields, numbers, summary):
             dlr_level=data["dlr_level"],
             user=request.user,
             duplicates_removed=summary["duplicates"],
+            idempotency_key=summary.get("key"),
         )
     except ValidationError as exc:
         for error in exc.messages:
             messages.error(request, error)
         return _render_compose(model_admin, request, form, summary=summary, draft=request.POST["draft"])
+    change_url = reverse(f"{model_admin.admin_site.name}:d7sms_sendout_change", args=[sendout.pk])
+    if sendout.repeated:
+        messages.warning(
+            request,
+            _("This preview was already confirmed (in another tab, or by an earlier click): “%(sendout)s” "
+              "is that sendout, and nothing was sent again.") % {"sendout": sendout},
+        )
+        return HttpResponseRedirect(change_url)
     model_admin.log_addition(request, sendout, [{"added": {}}])
     if sendout.schedule_at:
         messages.success(request, _("“%(sendout)s” is scheduled: %(n)d messages.") % {"sendout": sendout, "n": len(numbers)})
     else:
         messages.success(request, _("“%(sendout)s” is being sent: %(n)d messages.") % {"sendout": sendout, "n": len(numbers)})
-    return HttpResponseRedirect(reverse(f"{model_admin.admin_site.name}:d7sms_sendout_change", args=[sendout.pk]))
+    return HttpResponseRedirect(change_url)
 
 
 def _refilled(fields):

@@ -5,6 +5,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -13,8 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from d7sms import status
-from d7sms.admin import attention, display
+from d7sms import creation, status
+from d7sms.admin import attention, display, unknown
 from d7sms.admin.sendouts import SendPermissionMixin
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import UNKNOWN_RESOLVED, explain
@@ -145,7 +146,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     actions = ("resend_selected", "cancel_selected", "mark_failed")
     inlines = (DeliveryReportInline, BatchCallbackInline)
     fieldsets = (
-        (None, {"fields": ("to", "status_badge", "why", "sendout", "resend_of", "resent_as")}),
+        (None, {"fields": ("to", "status_badge", "why", "sendout", "attempt_chain")}),
         (gettext_lazy("Content"), {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level")}),
         (gettext_lazy("D7"), {"fields": ("d7_message_id", "d7_batch_id", "attempts", "error_code", "last_error")}),
         (
@@ -208,16 +209,17 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         text = explain(message.status, message.error_code, message.last_error)
         return format_html('<span class="d7-why-bad">{}</span>', text) if message.status in FAILURES else text
 
-    @admin.display(description=gettext_lazy("resent as"))
-    def resent_as(self, message):
-        rows = message.resends.order_by("pk").values_list("pk", "status")
+    @admin.display(description=gettext_lazy("attempts"))
+    def attempt_chain(self, message):
+        attempts = creation.attempts(message)
+        if len(attempts) < 2:
+            return "–"
         site = self.admin_site.name
-        links = format_html_join(
-            ", ",
+        return format_html_join(
+            " → ",
             '<a href="{}">#{}</a> {}',
-            ((reverse(f"{site}:d7sms_message_change", args=[pk]), pk, display.badge(st)) for pk, st in rows),
+            ((reverse(f"{site}:d7sms_message_change", args=[m.pk]), m.pk, display.badge(m.status)) for m in attempts),
         )
-        return links or "–"
 
     # -- URLs and buttons ---------------------------------------------------------------------
 
@@ -225,6 +227,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("attention/", wrap(self.attention_view), name="d7sms_message_attention"),
+            path("unknown/", wrap(self.unknown_view), name="d7sms_message_unknown"),
             path("<int:object_id>/resend/", wrap(self.resend_view), name="d7sms_message_resend"),
             path("<int:object_id>/cancel/", wrap(self.cancel_view), name="d7sms_message_cancel"),
             *super().get_urls(),
@@ -235,6 +238,9 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             raise PermissionDenied
         return attention.attention_view(self, request)
 
+    def unknown_view(self, request):
+        return unknown.unknown_view(self, request)
+
     def _act(self, request, object_id, work):
         message = get_object_or_404(Message, pk=object_id)
         if not self.has_send_permission(request):
@@ -243,7 +249,21 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:d7sms_message_change", args=[target.pk]))
 
     def resend_view(self, request, object_id):
-        return require_POST(self._act)(request, object_id, self._resend)
+        """GET: what was already sent to this recipient, and the question. POST: send again."""
+        if request.method == "POST":
+            return self._act(request, object_id, self._resend)
+        message = get_object_or_404(Message, pk=object_id)
+        if not self.has_send_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Send again?"),
+            "original": message,
+            "attempts": [(m, display.badge(m.status)) for m in creation.attempts(message)],
+            "resent_as": Message.objects.filter(resend_of=message).first(),
+        }
+        return TemplateResponse(request, "admin/d7sms/message/resend.html", context)
 
     def cancel_view(self, request, object_id):
         return require_POST(self._act)(request, object_id, self._cancel)
@@ -255,7 +275,8 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             new = api.resend(message, user=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.WARNING)
-            return None
+            # A second click lands on the copy the first one made.
+            return Message.objects.filter(pk=exc.params["copy"]).first() if exc.code == "already_resent" else None
         self.log_addition(request, new, _("Resend of message #%(id)s.") % {"id": message.pk})
         self.message_user(request, _("Sent again to %(to)s as a new message #%(id)s.") % {"to": message.to, "id": new.pk})
         return new
@@ -303,7 +324,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         if message is not None and self.has_send_permission(request):
             site = self.admin_site.name
             extra.update(
-                d7_can_resend=True,
+                d7_can_resend=message.status not in (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING),
                 d7_can_cancel=message.status in CANCELLABLE,
                 d7_resend_url=reverse(f"{site}:d7sms_message_resend", args=[message.pk]),
                 d7_cancel_url=reverse(f"{site}:d7sms_message_cancel", args=[message.pk]),

@@ -27,14 +27,15 @@ _QUALITY = re.compile(r"q\s*=\s*(\d+(?:\.\d*)?|\.\d+)")
 
 
 class Response:
-    """Status, JSON-encoded body and extra headers of one answer."""
+    """Status, JSON-encoded body, extra headers and content type of one answer."""
 
-    __slots__ = ("status", "body", "headers")
+    __slots__ = ("status", "body", "headers", "content_type")
 
-    def __init__(self, status, payload, headers=()):
+    def __init__(self, status, payload, headers=(), content_type="application/json"):
         self.status = status
         self.body = json.dumps(payload).encode() if payload is not None else b""
         self.headers = headers
+        self.content_type = content_type
 
 
 class RestError(Exception):

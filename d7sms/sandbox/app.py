@@ -91,10 +91,10 @@ class Sandbox:
         return self.injector.faults
 
     def set_faults(self, error_500_rate=0.0, error_429_rate=0.0, drop_rate=0.0, malformed_rate=0.0,
-                   latency_ms=0, seed=None):
+                   latency_ms=0, seed=None, gateway_timeout_rate=0.0):
         """Replace the fault settings (every one not given goes back to none)."""
         self.injector.configure(Faults(float(error_500_rate), float(error_429_rate), float(drop_rate),
-                                       float(malformed_rate), int(latency_ms), seed))
+                                       float(malformed_rate), int(latency_ms), seed, float(gateway_timeout_rate)))
 
     def reset(self):
         """Forget messages and deliveries, drop scheduled work, restore balances and faults."""

@@ -65,6 +65,8 @@ def add_arguments(parser):
                         help="share of connections reset after the request was read (not accepted)")
     parser.add_argument("--malformed-rate", type=_rate, default=0.0,
                         help="share answered 200 with a garbled body (message accepted)")
+    parser.add_argument("--gateway-timeout-rate", type=_rate, default=0.0,
+                        help="share answered 504 by a gateway after the server took the request")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every request")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws, for repeatable runs")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -85,6 +87,7 @@ def sandbox_from_options(options):
         error_500_rate=options["fail_rate"], error_429_rate=options["rate_limit_rate"],
         drop_rate=options["drop_rate"], malformed_rate=options["malformed_rate"],
         latency_ms=options["latency_ms"], seed=options["seed"],
+        gateway_timeout_rate=options.get("gateway_timeout_rate", 0.0),
     )
     return Sandbox(
         host=options["host"], port=options["port"], users=users, price_per_part=options["price_per_part"],

@@ -1,4 +1,5 @@
-"""Fault injection: latency, 500s, 429s, dropped connections and malformed answers.
+"""Fault injection: latency, 500s, 429s, dropped connections, malformed answers, and 504s from
+a gateway in front of the server after it took the request.
 
 Random faults draw from one seeded ``random.Random`` (one draw per request), so a seeded run
 repeats the same sequence of faults for the same sequence of requests.
@@ -11,7 +12,7 @@ from dataclasses import asdict, dataclass
 HEADER = "X-Sandbox-Fault"
 
 # The kinds a request can suffer besides latency, in the order the draw tests them.
-KINDS = ("500", "429", "drop", "malformed")
+KINDS = ("500", "429", "drop", "malformed", "504")
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,15 @@ class Faults:
     malformed_rate: float = 0.0
     latency_ms: int = 0
     seed: int | None = None
+    gateway_timeout_rate: float = 0.0
+
+    @property
+    def rates(self):
+        """The share of each kind, in the order of KINDS."""
+        return (self.error_500_rate, self.error_429_rate, self.drop_rate, self.malformed_rate, self.gateway_timeout_rate)
 
     def __post_init__(self):
-        rates = (self.error_500_rate, self.error_429_rate, self.drop_rate, self.malformed_rate)
+        rates = self.rates
         if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0:
             raise ValueError("Fault rates must each be within 0..1 and add up to at most 1.")
         if self.latency_ms < 0:
@@ -79,7 +86,7 @@ class FaultInjector:
             f = faults
             # Cumulative bounds so that one draw picks at most one kind.
             bounds, total = [], 0.0
-            for kind, rate in zip(KINDS, (f.error_500_rate, f.error_429_rate, f.drop_rate, f.malformed_rate)):
+            for kind, rate in zip(KINDS, f.rates, strict=True):
                 total += rate
                 bounds.append((total, kind))
             self._bounds = [(b, k) for b, k in bounds if b > 0]

@@ -23,6 +23,7 @@ from .faults import HEADER
 log = logging.getLogger("d7sms.sandbox")
 
 _GARBAGE = b'{"data": "Succ'  # a body cut short, as from a proxy that gave up mid-answer
+_GATEWAY_TIMEOUT = b"<html><head><title>504 Gateway Time-out</title></head><body><h1>504 Gateway Time-out</h1></body></html>"
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -149,6 +150,10 @@ class Handler(BaseHTTPRequestHandler):
             # Processed for real (the message is accepted), but the answer is unreadable.
             response = Response(200, None)
             response.body = _GARBAGE
+        elif kind == "504":
+            # Processed for real, but a gateway in front gave up waiting for the answer.
+            response = Response(504, None, content_type="text/html")
+            response.body = _GATEWAY_TIMEOUT
         self._write(response)
 
     def _drop(self):
@@ -167,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
             f"{self.protocol_version} {response.status} {_REASONS.get(response.status, '')}",
             f"Server: {self.server_version}",
             f"Date: {_DateCache.get()}",
-            "Content-Type: application/json",
+            f"Content-Type: {response.content_type}",
             f"Content-Length: {len(body)}",
         ]
         head.extend(f"{name}: {value}" for name, value in response.headers)
