@@ -85,6 +85,14 @@ class Cluster:
             pass
         self.process.wait(10)
 
+    def close(self):
+        """Stop the cluster and delete its log."""
+        self.stop()
+        if self.log:
+            self.log.close()
+            os.unlink(self.log.name)
+            self.log = None
+
     def __enter__(self):
         return self.start()
 
@@ -92,9 +100,7 @@ class Cluster:
         self.stop()
         if exc_type is not None:  # show what the cluster said: pytest prints captured output
             print(f"--- qcluster log ---\n{self.output()[-20000:]}")
-        if self.log:
-            self.log.close()
-            os.unlink(self.log.name)
+        self.close()
 
 
 def wait_for(predicate, timeout, interval=0.2, message="condition"):

@@ -1,0 +1,50 @@
+"""The project's own Django app over real HTTP on a free loopback port, served by threads of
+this process: where the sandbox's DLRs and batch callbacks arrive.
+
+    with AppServer() as app:       # D7SMS["CALLBACK_BASE_URL"] = app.url
+        ...
+
+Django's threaded development server (what ``LiveServerTestCase`` uses), without the test
+case around it; each request runs in its own thread with its own database connection, closed
+when the request ends.
+"""
+
+import threading
+
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+class AppServer:
+    """Serve ``settings.ROOT_URLCONF`` on ``http://127.0.0.1:<free port>`` until :meth:`stop`."""
+
+    def __init__(self, host="127.0.0.1"):
+        self._server = ThreadedWSGIServer((host, 0), _Quiet, allow_reuse_address=False)
+        self._server.set_app(WSGIHandler())
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = None
+
+    def start(self):
+        """Serve in a background thread; returns self."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="app-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop serving and close the listening socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
