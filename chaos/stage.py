@@ -3,8 +3,10 @@
 Built from what the benchmarks use (bench/pipeline.py) and the tests' cluster runner
 (tests/cluster.py). Names are unique to this process (database ``d7sms_chaos_<pid>``, django-q2
 cluster and Redis queue ``d7sms_chaos_<pid>``), so runs in parallel with the test suite or with
-each other never collide. :meth:`Stage.close` (also run at exit and on SIGTERM) kills every
-cluster it started, stops the sandbox, deletes the Redis queue and drops the database.
+each other never collide. What this process logs is counted in :attr:`Stage.log`
+(:class:`chaos.applog.AppLog`), not printed. :meth:`Stage.close` (also run at exit and on
+SIGTERM) kills every cluster it started, stops the sandbox, deletes the Redis queue and drops
+the database.
 """
 
 import atexit
@@ -14,6 +16,7 @@ import sys
 
 from bench import pipeline
 from chaos import settle
+from chaos.applog import AppLog
 
 SANDBOX_USER = pipeline.BENCH_USER
 
@@ -27,12 +30,17 @@ class Stage:
         self.clusters = []
         self.sandbox = None
         self.db_name = None
+        self.log = AppLog().install()
         atexit.register(self.close)
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         os.environ["D7SMS_TEST_Q_NAME"] = self.name
         self.sandbox = pipeline.SandboxProcess(sandbox_options)
         d7sms = {"USERNAME": SANDBOX_USER[0], "PASSWORD": SANDBOX_USER[1], "CALLBACK_BASE_URL": pipeline.CALLBACK}
-        self.db_name = pipeline.prepare(database, self.sandbox.url, {**d7sms, **settings}, workers, name=self.name)
+        try:
+            self.db_name = pipeline.prepare(database, self.sandbox.url, {**d7sms, **settings}, workers, name=self.name)
+        except BaseException:
+            self.db_name = os.environ.get("D7SMS_DB_NAME")  # made before a failed migration: remove it too
+            raise
         from django.conf import settings as django_settings
 
         django_settings.D7SMS = {**django_settings.D7SMS, **settle.AT_ONCE}

@@ -5,10 +5,12 @@ this process: where the sandbox's DLRs and batch callbacks arrive.
         ...
 
 Django's threaded development server (what ``LiveServerTestCase`` uses), without the test
-case around it; each request runs in its own thread with its own database connection, closed
-when the request ends.
+case around it; each connection is served in its own thread with its own database connection,
+closed when the request ends. :meth:`AppServer.stop` also closes the keep-alive connections
+still open, so that once it returns nothing more reaches the app.
 """
 
+import socket
 import threading
 
 from django.core.handlers.wsgi import WSGIHandler
@@ -20,11 +22,39 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class _Server(ThreadedWSGIServer):
+    """Remembers its open connections, so that stopping can close them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.open = set()
+        self.open_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self.open_lock:
+            self.open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.open_lock:
+            self.open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open(self):
+        with self.open_lock:
+            requests, self.open = list(self.open), set()
+        for request in requests:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class AppServer:
     """Serve ``settings.ROOT_URLCONF`` on ``http://127.0.0.1:<free port>`` until :meth:`stop`."""
 
     def __init__(self, host="127.0.0.1"):
-        self._server = ThreadedWSGIServer((host, 0), _Quiet, allow_reuse_address=False)
+        self._server = _Server((host, 0), _Quiet, allow_reuse_address=False)
         self._server.set_app(WSGIHandler())
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = None
@@ -36,12 +66,13 @@ class AppServer:
         return self
 
     def stop(self):
-        """Stop serving and close the listening socket."""
+        """Stop serving; close the listening socket and every connection still open."""
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(10)
             self._thread = None
         self._server.server_close()
+        self._server.close_open()
 
     def __enter__(self):
         return self.start()
