@@ -32,12 +32,15 @@ def at_once(call, n=CALLERS, *, prepare=None, timeout=120):
 
     def caller(i):
         try:
-            prepared = prepare(i) if prepare else None
+            try:
+                prepared = prepare(i) if prepare else None
+            except Exception:
+                barrier.abort()  # the others must not wait for this one
+                raise
             barrier.wait(timeout)
             results[i] = call(prepared)
         except Exception as exc:  # noqa: BLE001  (the outcome of this caller, handed back)
             results[i] = exc
-            barrier.abort()
         finally:
             connections.close_all()
 

@@ -19,6 +19,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from chaos.background import BackgroundServer
+
 # Hop-by-hop headers are the proxy's own business on each side, never forwarded.
 _HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 
@@ -32,7 +34,7 @@ def gateway_page(status):
     ).encode()
 
 
-class GatewayProxy:
+class GatewayProxy(BackgroundServer):
     """Forward to ``upstream``; answer every ``every``-th POST with ``status`` after upstream handled it."""
 
     def __init__(self, upstream, *, every=3, status=504, host="127.0.0.1", port=0):
@@ -42,29 +44,10 @@ class GatewayProxy:
         self.posts = self.injected = 0
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
-        self._server.proxy = self
-        self._thread = None
-
-    @property
-    def url(self):
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self):
-        """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway-proxy", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stop serving and close the listening socket."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(10)
-            self._thread = None
-        self._server.server_close()
+        server = ThreadingHTTPServer((host, port), _Handler)
+        server.daemon_threads = True
+        server.proxy = self
+        super().__init__(server, "gateway-proxy")
 
     def take(self, method):
         """Count one request; True when its answer is to be replaced."""
@@ -75,12 +58,6 @@ class GatewayProxy:
             hit = self.posts % self.every == 0
             self.injected += hit
         return hit
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -16,6 +16,8 @@ import threading
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
+from chaos.background import BackgroundServer
+
 
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format, *args):
@@ -50,32 +52,15 @@ class _Server(ThreadedWSGIServer):
                 pass
 
 
-class AppServer:
+class AppServer(BackgroundServer):
     """Serve ``settings.ROOT_URLCONF`` on ``http://127.0.0.1:<free port>`` until :meth:`stop`."""
 
     def __init__(self, host="127.0.0.1"):
-        self._server = _Server((host, 0), _Quiet, allow_reuse_address=False)
-        self._server.set_app(WSGIHandler())
-        self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = None
-
-    def start(self):
-        """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="app-server", daemon=True)
-        self._thread.start()
-        return self
+        server = _Server((host, 0), _Quiet, allow_reuse_address=False)
+        server.set_app(WSGIHandler())
+        super().__init__(server, "app-server")
 
     def stop(self):
         """Stop serving; close the listening socket and every connection still open."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(10)
-            self._thread = None
-        self._server.server_close()
+        super().stop()
         self._server.close_open()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
