@@ -5,6 +5,8 @@
     crowd.retry_failed(sendout.pk)      # 8 threads call d7sms.api.retry_failed on the same sendout
     draft = crowd.preview(user, numbers, "Hello")
     crowd.confirm(user, draft)          # 8 threads POST the same preview's confirm form
+    with crowd.no_skip_locked():        # as on MySQL/MariaDB without SKIP LOCKED
+        crowd.send_single(ids)          # 8 workers run the same task (a redelivered one)
 
 Each caller is a thread with its own database connection (Django opens one per thread, and
 each is closed when its thread ends). Callers first do what their own request would do (read
@@ -15,6 +17,7 @@ the caller counts at the sandbox (see :mod:`chaos.ledger`). Usable from pytest w
 ``django_db(transaction=True)``, and from the harness.
 """
 
+import contextlib
 import re
 import threading
 
@@ -100,3 +103,31 @@ def confirm(user, draft, n=CALLERS, *, url=COMPOSE_URL):
         return client.post(url, {"_action": "confirm", "draft": draft}).status_code
 
     return at_once(post, n, prepare=logged_in)
+
+
+def send_single(ids, n=CALLERS):
+    """``n`` workers running the same single-mode task on messages ``ids`` at once (as when a
+    task is delivered again); each returns the ids it left over."""
+    from d7sms import sending
+
+    ids = list(ids)
+    return at_once(lambda _p: sending.send_single(ids), n)
+
+
+@contextlib.contextmanager
+def no_skip_locked():
+    """Make every connection of the default database's backend report no ``SKIP LOCKED``, as
+    MySQL before 8 and MariaDB before 10.6 do: the one such database this machine cannot run.
+    Affects every thread while it lasts."""
+    from django.db import connection
+
+    features = type(connection.features)
+    before = features.__dict__.get("has_select_for_update_skip_locked")
+    features.has_select_for_update_skip_locked = False
+    try:
+        yield
+    finally:
+        if before is None:
+            del features.has_select_for_update_skip_locked
+        else:
+            features.has_select_for_update_skip_locked = before

@@ -57,7 +57,7 @@ def _one(stage, rng, mode, count, kills):
     row = ledger.tally(f"kill -9 x{len(per_kill)}, {mode} {count:,} / {stage.label}",
                        dict.fromkeys(((n, text) for n in recipients), 1), got, ledger.app_statuses([text]))
     row.unknown_per_kill = [(len(ids), _received(ids, got)) for ids in per_kill]
-    row.notes = notes + stage.log.take()
+    row.notes += notes + stage.log.take()
     return row
 
 

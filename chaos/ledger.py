@@ -82,7 +82,11 @@ def tally(scenario, intended, got, statuses):
     texts = {text for _to, text in intended}
     twice += sum(1 for slot in got if slot not in intended and slot[1] in texts)
     unknown = sum(s.count(MessageStatus.UNKNOWN) for s in statuses.values())
-    return Row(scenario, len(intended), once, twice, lost, unknown)
+    row = Row(scenario, len(intended), once, twice, lost, unknown)
+    if twice:
+        most = max(n for slot, n in got.items() if slot[1] in texts)
+        row.notes.append(f"one number received it {most} times")
+    return row
 
 
 def render(rows):

@@ -11,18 +11,21 @@ new, legitimate retry), and with :mod:`chaos.crowd`:
 - **retry_failed**: a sendout, half delivered and half failed, retried by 8 callers at once;
   intended: each failed number once more, each delivered one never again;
 - **confirm**: one admin preview confirmed by 8 POSTs at once; intended: one sendout, each
-  number once.
+  number once;
+- **claims**: one single-mode task run by 8 workers at once (as when a task is delivered
+  again), with the database reporting no ``SKIP LOCKED`` (as MySQL/MariaDB without it);
+  intended: each message once.
 """
 
 from chaos import crowd, ledger
 from chaos.failures import FAILING, numbers_ending, wait_final
 from chaos.webapp import AppServer
 
-SIZES = {"resend": (3, 1), "retry_failed": (40, 10), "confirm": (40, 10)}  # (full run, --quick)
+SIZES = {"resend": (3, 1), "retry_failed": (40, 10), "confirm": (40, 10), "claims": (100, 50)}  # (full, --quick)
 SETTINGS = {"SYNC": True, "DLR_LEVEL": 3}
 # Reports come fast, and again if the app was busy.
 SANDBOX_OPTIONS = ("--dlr-delay", "0.05", "--dlr-retries", "3", "--dlr-retry-delay", "0.5")
-TEXTS = {"resend": "chaos race resend", "retry_failed": "chaos race retry_failed", "confirm": "chaos race confirm"}
+TEXTS = {name: f"chaos race {name}" for name in SIZES}
 
 
 def run(stage, rng, *, quick=False, **_options):
@@ -36,7 +39,8 @@ def run(stage, rng, *, quick=False, **_options):
         sendout, good, bad = _half_failed_sendout(sizes["retry_failed"])
         stage.sandbox.wait_idle(30)
     notes = stage.log.take()
-    rows = [_resend(stage, originals), _retry_failed(stage, sendout, good, bad), _confirm(stage, sizes["confirm"])]
+    rows = [_resend(stage, originals), _retry_failed(stage, sendout, good, bad), _confirm(stage, sizes["confirm"]),
+            _claims(stage, sizes["claims"])]
     rows[0].notes[:0] = notes
     return rows
 
@@ -100,9 +104,23 @@ def _confirm(stage, count):
                 [f"HTTP answers {answers}", f"sendouts created: {made}"])
 
 
+def _claims(stage, count):
+    from d7sms import creation
+    from d7sms.models import Message
+    from tests.cluster import numbers
+
+    recipients = numbers(count, start=270_000)
+    made = creation.create_messages([Message(to=n, content=TEXTS["claims"]) for n in recipients], scheduled=False)
+    with crowd.no_skip_locked():
+        left = crowd.send_single([m.pk for m in made])
+    intended = dict.fromkeys(((n, TEXTS["claims"]) for n in recipients), 1)
+    return _row(stage, f"8 x one task of {count}, no SKIP LOCKED", "claims", intended,
+                [f"workers returned {[len(x) if isinstance(x, list) else repr(x) for x in left]} left over"])
+
+
 def _row(stage, title, name, intended, notes):
     stage.sandbox.wait_idle(30)
     row = ledger.tally(f"{title} / {stage.label}", intended, ledger.received(stage.sandbox.messages()),
                        ledger.app_statuses([TEXTS[name]]))
-    row.notes = notes + stage.log.take()
+    row.notes += notes + stage.log.take()
     return row

@@ -172,3 +172,15 @@ def test_eight_confirms_of_one_preview_make_one_sendout(sync, sandbox, admin_use
     assert Sendout.objects.count() == 1
     got = received(sandbox)
     assert [got[(n, "Once")] for n in recipients] == [1] * 5
+
+
+@pytest.mark.xfail(POSTGRES, strict=True, reason="issue 9: a claim without SKIP LOCKED ignores its UPDATE's row count")
+def test_one_task_run_by_eight_workers_without_skip_locked_sends_each_message_once(sync, sandbox):
+    from d7sms import creation
+
+    recipients = numbers(20, start=270_000)
+    made = creation.create_messages([Message(to=n, content="Claimed") for n in recipients], scheduled=False)
+    with crowd.no_skip_locked():  # no MySQL/MariaDB here: the one thing stood in for
+        crowd.send_single([m.pk for m in made])
+    got = received(sandbox)
+    assert [got[(n, "Claimed")] for n in recipients] == [1] * 20
