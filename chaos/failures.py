@@ -14,6 +14,7 @@ The reports reach the app only when ``D7SMS["CALLBACK_BASE_URL"]`` points at a l
 import time
 
 FAILING = "986"
+DELIVERED = "012345"  # accepted, then a report says delivered
 
 
 def numbers_ending(digits, count, start=0):

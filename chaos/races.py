@@ -18,7 +18,7 @@ new, legitimate retry), and with :mod:`chaos.crowd`:
 """
 
 from chaos import crowd, ledger
-from chaos.failures import FAILING, numbers_ending, wait_final
+from chaos.failures import DELIVERED, FAILING, numbers_ending, wait_final
 from chaos.webapp import AppServer
 
 SIZES = {"resend": (3, 1), "retry_failed": (40, 10), "confirm": (40, 10), "claims": (100, 50)}  # (full, --quick)
@@ -55,9 +55,9 @@ def _failed_messages(count):
 
 def _half_failed_sendout(count):
     import d7sms
-    from tests.cluster import numbers
 
-    good, bad = numbers(count - count // 2, start=240_000), numbers_ending(FAILING, count // 2, start=250_000)
+    good = numbers_ending(DELIVERED, count - count // 2, start=240_000)
+    bad = numbers_ending(FAILING, count // 2, start=250_000)
     sendout = d7sms.send_batch(good + bad, TEXTS["retry_failed"], mode="batch")
     wait_final(sendout.messages.values_list("pk", flat=True))
     return sendout, good, bad

@@ -60,6 +60,7 @@ class Stage:
 
     def close(self):
         """Remove everything this stage made; safe to call twice."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop request must not cut this short
         for cluster in self.clusters:
             cluster.kill()
             cluster.close()

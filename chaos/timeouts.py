@@ -36,6 +36,6 @@ def run(stage, rng, *, quick=False, **_options):
             row = ledger.tally(f"504 every 3rd POST, {mode} {count:,} / {stage.label}",
                                dict.fromkeys(((n, text) for n in recipients), 1), got, ledger.app_statuses([text]))
             row.notes += [f"{proxy.posts - posts} POSTs through the proxy, {proxy.injected - injected} answered 504",
-                         *stage.log.take()]
+                          *stage.log.take()]
             rows.append(row)
     return rows
