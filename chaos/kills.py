@@ -50,6 +50,8 @@ def _one(stage, rng, mode, count, kills):
     settle.run_out()
     last.close()
     leftover, _swept = settle.after_kill()
+    if len(per_kill) < 5:
+        notes.append(f"ONLY {len(per_kill)} KILLS LANDED mid-sendout (5 wanted): make the sendout larger")
     if leftover:
         notes.append(f"{len(leftover)} messages still sending after a graceful stop")
     stage.sandbox.wait_idle(60)

@@ -35,9 +35,10 @@ class Stage:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         os.environ["D7SMS_TEST_Q_NAME"] = self.name
         self.sandbox = pipeline.SandboxProcess(sandbox_options)
-        d7sms = {"USERNAME": SANDBOX_USER[0], "PASSWORD": SANDBOX_USER[1], "CALLBACK_BASE_URL": pipeline.CALLBACK}
+        settings = {"USERNAME": SANDBOX_USER[0], "PASSWORD": SANDBOX_USER[1], "CALLBACK_BASE_URL": pipeline.CALLBACK,
+                    **settings}
         try:
-            self.db_name = pipeline.prepare(database, self.sandbox.url, {**d7sms, **settings}, workers, name=self.name)
+            self.db_name = pipeline.prepare(database, self.sandbox.url, settings, workers, name=self.name)
         except BaseException:
             self.db_name = os.environ.get("D7SMS_DB_NAME")  # made before a failed migration: remove it too
             raise
