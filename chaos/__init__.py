@@ -12,5 +12,6 @@ Modules, one job each:
   the fast parts, also used by tests/test_chaos_parts.py;
 - :mod:`chaos.failures`, :mod:`chaos.webapp`, :mod:`chaos.settle`: real failures, the app
   over HTTP for the sandbox's reports, and recovering as housekeeping does;
-- :mod:`chaos.ledger`: counting at the sandbox and the table.
+- :mod:`chaos.ledger`: counting at the sandbox and the table; :mod:`chaos.applog`: the app's
+  warnings counted, not printed; :mod:`chaos.background`: a server in a thread.
 """

@@ -12,8 +12,8 @@ Each caller is a thread with its own database connection (Django opens one per t
 each is closed when its thread ends). Callers first do what their own request would do (read
 the row, log in), then wait at a barrier and are released together, so the calls overlap as
 closely as threads allow. Every function returns one item per caller, in order: what the call
-returned, or the exception it raised. Nothing here sends by itself or checks the outcome:
-the caller counts at the sandbox (see :mod:`chaos.ledger`). Usable from pytest with
+returned, or the exception it raised. Nothing here checks the outcome: the caller counts
+at the sandbox (see :mod:`chaos.ledger`). Usable from pytest with
 ``django_db(transaction=True)``, and from the harness.
 """
 
