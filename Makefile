@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test test-sqlite test-postgres bench install install-test browser clean
+.PHONY: demo test test-sqlite test-postgres bench chaos install install-test browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test-postgres: install-test
 
 bench: install-test
 	$(PY) bench/run_all.py
+
+# Kill -9, a 504-answering gateway and 8 callers at once, counted at the sandbox; a few
+# minutes. Options: make chaos CHAOS="--quick --only race --seed 42" (see chaos/run.py).
+chaos: install-test
+	$(PY) -m chaos.run $(CHAOS)
 
 clean:
 	rm -rf $(VENV) .demo build dist *.egg-info

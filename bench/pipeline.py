@@ -22,16 +22,14 @@ BENCH_USER = ("bench", "bench")
 CALLBACK = "https://127.0.0.1:9"  # nothing listens: the sandbox's reports fail at once
 
 
-
-
 class SandboxProcess:
     """``python -m d7sms.sandbox`` on a free port, so it never shares an interpreter lock with
     the code measured."""
 
-    def __init__(self):
+    def __init__(self, options=("--dlr-retries", "0")):
         user = f"{BENCH_USER[0]}:{BENCH_USER[1]}:ND"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "d7sms.sandbox", "--port", "0", "--user", user, "--dlr-retries", "0"],
+            [sys.executable, "-m", "d7sms.sandbox", "--port", "0", "--user", user, *options],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         line = self.process.stdout.readline()
@@ -50,7 +48,18 @@ class SandboxProcess:
         urllib.request.urlopen(request, timeout=30).read()
 
     def stats(self):
-        return json.loads(urllib.request.urlopen(self.url + "/_sandbox/stats", timeout=30).read())
+        return self._get("/_sandbox/stats")
+
+    def messages(self):
+        """Every message it accepted, oldest first (dicts, see ``Sandbox.accepted()``)."""
+        return self._get("/_sandbox/messages")
+
+    def wait_idle(self, timeout=30):
+        """Wait until no sendbatch call, callback or DLR is pending there; True if it got idle."""
+        return self._get(f"/_sandbox/idle?timeout={timeout}", timeout + 30)["idle"]
+
+    def _get(self, path, timeout=60):
+        return json.loads(urllib.request.urlopen(self.url + path, timeout=timeout).read())
 
     def stop(self):
         if self.process.poll() is not None:
@@ -62,15 +71,16 @@ class SandboxProcess:
             self.process.kill()
 
 
-def prepare(database, sandbox_url, d7sms_settings, workers):
-    """Point tests/settings.py (here and in clusters) at a fresh database and the sandbox."""
+def prepare(database, sandbox_url, d7sms_settings, workers, name="d7sms_bench"):
+    """Point tests/settings.py (here and in clusters) at a fresh database ``name`` (see
+    :func:`fresh_database`) and the sandbox; return the database's name."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     os.environ["D7SMS_TEST_DATABASE"] = database
     os.environ["D7SMS_TEST_BASE_URL"] = sandbox_url
     os.environ["D7SMS_TEST_SETTINGS"] = json.dumps(d7sms_settings)
     # Timeouts well above a task's TASK_SECONDS; ORM broker on SQLite, Redis with PostgreSQL.
     os.environ["D7SMS_TEST_Q_CLUSTER"] = json.dumps({"workers": workers, "timeout": 120, "retry": 180})
-    name = fresh_database(database, "d7sms_bench")
+    name = fresh_database(database, name)
     import django
 
     django.setup()
@@ -108,13 +118,20 @@ def fresh_database(database, name):
 
 
 def cleanup(database, name):
+    """Close this process's connections and remove the database :func:`fresh_database` made."""
     from django.db import connections
 
     connections.close_all()
-    if database != "postgres":
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(name + suffix):
-                os.unlink(name + suffix)
+    if database == "postgres":
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            # FORCE: a killed cluster's connections may linger for a moment.
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(name + suffix):
+            os.unlink(name + suffix)
 
 
 def group_rss_mb(pgid):

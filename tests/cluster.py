@@ -39,6 +39,7 @@ class Cluster:
         if q_cluster:
             self.env["D7SMS_TEST_Q_CLUSTER"] = json.dumps(q_cluster)
         self.process = None
+        self.killed = False
         self.log = None
 
     def start(self, timeout=30):
@@ -76,14 +77,24 @@ class Cluster:
         self.kill()
 
     def kill(self):
-        """Kill the cluster and its workers at once, as a crash would."""
-        if self.process is None:
+        """Kill the cluster and its workers at once, as a crash would; once only."""
+        if self.process is None or self.killed:
             return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)  # the whole group: no orphaned worker
         except ProcessLookupError:
             pass
         self.process.wait(10)
+        # The group is gone: its id may be given to someone else's processes, never signal it again.
+        self.killed = True
+
+    def close(self):
+        """Stop the cluster and delete its log."""
+        self.stop()
+        if self.log:
+            self.log.close()
+            os.unlink(self.log.name)
+            self.log = None
 
     def __enter__(self):
         return self.start()
@@ -92,9 +103,7 @@ class Cluster:
         self.stop()
         if exc_type is not None:  # show what the cluster said: pytest prints captured output
             print(f"--- qcluster log ---\n{self.output()[-20000:]}")
-        if self.log:
-            self.log.close()
-            os.unlink(self.log.name)
+        self.close()
 
 
 def wait_for(predicate, timeout, interval=0.2, message="condition"):
