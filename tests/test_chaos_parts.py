@@ -4,9 +4,9 @@ Counted at the sandbox, as `make chaos` counts. Sending runs in the test's proce
 the races' failures are the sandbox's own (a report says undelivered), made while the app
 receives reports over HTTP, which then stops (see chaos/races.py for why).
 
-The tests marked ``xfail(strict=True, reason="issue 9: ...")`` show the doors that send twice
-today; issue 9's fixes make them pass, and strict turns that into a failure until the mark
-is removed.
+Before issue 9's fixes, six of these sent twice: a 504 retried as "not sent" (single and
+batch), racing resends, racing confirms, and on PostgreSQL racing retries and claims without
+SKIP LOCKED.
 """
 
 import os
@@ -110,7 +110,6 @@ def test_crowd_releases_callers_together_each_on_its_own_connection():
 # -- a gateway that times out after D7 took the message --------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a 504 is retried as 'not sent', so the number gets it again")
 def test_504_after_acceptance_never_sends_a_number_twice_single_mode(gateway, sandbox):
     recipients = numbers(9, start=200_000)
     d7sms.send_batch(recipients, "Through a gateway", mode="single")
@@ -120,7 +119,6 @@ def test_504_after_acceptance_never_sends_a_number_twice_single_mode(gateway, sa
     assert set(got.values()) == {1}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a 504 to a sendbatch call resends the whole chunk")
 def test_504_after_acceptance_never_sends_a_number_twice_batch_mode(gateway, sandbox, sync):
     sync.D7SMS = {**sync.D7SMS, "BATCH_CHUNK_SIZE": 2}
     recipients = numbers(6, start=210_000)
@@ -135,7 +133,6 @@ def test_504_after_acceptance_never_sends_a_number_twice_batch_mode(gateway, san
 # -- 8 callers at once --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: every racing resend makes its own copy")
 def test_eight_resends_at_once_send_the_number_once_more(sync, sandbox):
     to = numbers_ending("9", 1, start=230_000)[0]
     [pk] = failed_for_real(sync, lambda: [d7sms.send_sms(to, "Again").pk])
@@ -145,7 +142,6 @@ def test_eight_resends_at_once_send_the_number_once_more(sync, sandbox):
     assert received(sandbox)[(to, "Again")] == 2  # the original and one resend
 
 
-@pytest.mark.xfail(POSTGRES, strict=True, reason="issue 9: retry_failed re-reads a stale snapshot on PostgreSQL")
 def test_eight_retry_failed_at_once_send_each_failure_once_more(sync, sandbox):
     good, bad = numbers_ending(DELIVERED, 3, start=240_000), numbers_ending(FAILING, 3, start=250_000)
 
@@ -162,7 +158,6 @@ def test_eight_retry_failed_at_once_send_each_failure_once_more(sync, sandbox):
     assert [got[(n, "Retry")] for n in good + bad] == [1, 1, 1, 2, 2, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: every confirm of the same preview creates a sendout")
 def test_eight_confirms_of_one_preview_make_one_sendout(sync, sandbox, admin_user):
     recipients = numbers(5, start=260_000)
     draft = crowd.preview(admin_user, recipients, "Once")
@@ -174,7 +169,6 @@ def test_eight_confirms_of_one_preview_make_one_sendout(sync, sandbox, admin_use
     assert [got[(n, "Once")] for n in recipients] == [1] * 5
 
 
-@pytest.mark.xfail(POSTGRES, strict=True, reason="issue 9: a claim without SKIP LOCKED ignores its UPDATE's row count")
 def test_one_task_run_by_eight_workers_without_skip_locked_sends_each_message_once(sync, sandbox):
     from d7sms import creation
 
