@@ -32,6 +32,12 @@ ALLOWED_FROM = {
     **{final: NOT_FINAL for final in FINAL - {CANCELLED}},
 }
 
+#: A message in these statuses has been handed to D7 (or its call is under way) and is not
+#: final: the only ones D7's reports and callbacks may move (see ``only_from`` below).
+HANDED_TO_D7 = frozenset({SENDING, UNKNOWN, ACCEPTED, AT_SMSC})
+#: A message in these statuses was never handed to D7, so no call from D7 can be about it.
+NEVER_HANDED = frozenset({PENDING, QUEUED, CANCELLED})
+
 # The timestamp a status stamps when first reached.
 _STAMPS = {SENDING: "claimed_at", ACCEPTED: "accepted_at", AT_SMSC: "accepted_at"}
 # Re-reads of a row that a concurrent writer moved first, before change() gives up.
@@ -54,9 +60,13 @@ def due_q(now=None):
     return Q(status=QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
-def can_change(old, new):
-    """True when a message in ``old`` may move to ``new``."""
-    return old in ALLOWED_FROM[new]
+def can_change(old, new, only_from=None):
+    """True when a message in ``old`` may move to ``new`` (and ``old`` is in ``only_from``, if given)."""
+    return old in _allowed(new, only_from)
+
+
+def _allowed(new, only_from):
+    return ALLOWED_FROM[new] if only_from is None else ALLOWED_FROM[new] & only_from
 
 
 def _stamp(new, now, fields):
@@ -79,16 +89,17 @@ def _announce(changes):
     transaction.on_commit(send, using=db_alias())
 
 
-def change(message, new, **fields):
+def change(message, new, *, only_from=None, **fields):
     """Move one message to ``new`` if the machine allows it; return True if it moved.
 
-    ``fields`` are saved with the change. Safe against concurrent writers: the UPDATE only
+    ``fields`` are saved with the change. ``only_from`` narrows the statuses it may leave
+    (the receivers pass :data:`HANDED_TO_D7`). Safe against concurrent writers: the UPDATE only
     applies while the row still holds the status it was read with, and re-reads otherwise.
     """
     now = timezone.now()
     old = message.status
     for _attempt in range(_RETRIES):
-        if not can_change(old, new):
+        if not can_change(old, new, only_from):
             return False
         values = dict(fields)
         _stamp(new, now, values)
@@ -111,11 +122,12 @@ def change(message, new, **fields):
     return False
 
 
-def advance(message_id, new, *, match=None, **fields):
+def advance(message_id, new, *, only_from=None, match=None, **fields):
     """Move message ``message_id`` to ``new`` in one conditional UPDATE, without reading it first.
 
     For the receivers' hot path: the UPDATE applies only while the row's status may move to
-    ``new`` and the row holds the values in ``match`` (e.g. its D7 id). ``fields`` are saved
+    ``new`` (and is in ``only_from``, if given) and the row holds the values in ``match``
+    (e.g. its D7 id). ``fields`` are saved
     with the change. Returns True if it moved; False when it did not, or when
     message_status_changed has listeners (they need the old status): the caller then reads the
     message and uses :func:`change`.
@@ -125,7 +137,7 @@ def advance(message_id, new, *, match=None, **fields):
     now = timezone.now()
     values = {"status": new, "updated_at": now, **fields}
     _stamp(new, now, values)
-    if not sql.update_message_if(message_id, ALLOWED_FROM[new], values, match):
+    if not sql.update_message_if(message_id, _allowed(new, only_from), values, match):
         return False
     if new in FINAL:
         transaction.on_commit(lambda: progress.refresh_for_message(message_id), using=db_alias())
