@@ -27,11 +27,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from d7sms import conf, pause, progress, status, throttle
+from d7sms import conf, pause, progress, status, throttle, webhook_urls
 from d7sms.backends import get_backend
 from d7sms.errors import CredentialsRejected, D7Error, NoCredit, OutcomeUnknown, TransportError
 from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus, db_alias
@@ -179,6 +180,24 @@ class _Work:
         return self.ids[self.pos :]
 
 
+def webhooks_ready(ids):
+    """True when the callback URLs the calls carry can be made; else say why on the queued
+    messages ``ids`` and in the log, and return False.
+
+    Checked before anything is claimed: a URL that cannot be built (``d7sms.urls`` not included,
+    a webhook secret refused) would otherwise fail mid-call, where a failure must count as
+    "may have gone out". The messages stay queued, and go once the installation is fixed.
+    """
+    try:
+        webhook_urls.ready()
+    except ImproperlyConfigured as exc:
+        text = f"Not sent: {exc}"[:1000]
+        logger.error("%s", text)
+        Message.objects.filter(status.ids_q(ids), status=MessageStatus.QUEUED).update(last_error=text)
+        return False
+    return True
+
+
 def send_single(ids, *, deadline=None):
     """Send the queued messages ``ids`` one per ``/secure/send`` call; return ids left over.
 
@@ -187,6 +206,8 @@ def send_single(ids, *, deadline=None):
     stops after UNKNOWN_STREAK calls in a row whose outcome is unknown (D7 is not answering):
     what was not tried stays queued for the sweeper, which comes back after REQUEUE_AFTER.
     """
+    if not webhooks_ready(ids):
+        return []
     backend = get_backend()
     _submitted.clear()
     # One claim and one write per SEND_CHUNK_SIZE messages keeps the database off the hot path;
@@ -236,7 +257,7 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
     and are never sent again by this app. Returns ids left over, as :func:`send_single`.
     """
     sendout = Sendout.objects.filter(pk=sendout_id).first()
-    if sendout is None or sendout.status == SendoutStatus.CANCELLED:
+    if sendout is None or sendout.status == SendoutStatus.CANCELLED or not webhooks_ready(ids):
         return []
     backend = get_backend()
     _submitted.clear()

@@ -13,7 +13,8 @@ import tempfile
 BACKEND = os.environ.get("D7SMS_TEST_DATABASE", "sqlite")
 REDIS_URL = os.environ.get("D7SMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-SECRET_KEY = "tests-only-secret-key"
+# Long and varied like a production key: the webhook secret is derived from it (d7sms.E020).
+SECRET_KEY = "tests-only-secret-key-5f0c2a9e7b1d4c6e8a3f2b9d0e7c1a4b-9e2d"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
