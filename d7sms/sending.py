@@ -75,6 +75,7 @@ class Outcomes:
     retry: dict = field(default_factory=dict)  # id -> (text, delay)
     released: list = field(default_factory=list)  # claimed, never called: back to the queue
     pause_reason: str = ""
+    no_credit: bool = False
     sendout_ids: set = field(default_factory=set)
 
 
@@ -85,7 +86,8 @@ def _describe(error):
 def _judge(out, pk, attempts, error):
     """File the message ``pk`` under the outcome ``error`` stands for."""
     if isinstance(error, (CredentialsRejected, NoCredit)):
-        out.pause_reason = out.pause_reason or _describe(error)
+        if not out.pause_reason:
+            out.pause_reason, out.no_credit = _describe(error), isinstance(error, NoCredit)
         out.released.append(pk)
     elif isinstance(error, OutcomeUnknown) or (isinstance(error, TransportError) and not error.retryable):
         out.unknown[pk] = _describe(error)
@@ -144,7 +146,7 @@ def record(out, *, deadline=None, **accepted_fields):
         progress.mark_submitted(new, now)
         _submitted.update(new)
     if out.pause_reason:
-        pause.pause(out.pause_reason)
+        pause.pause(out.pause_reason, no_credit=out.no_credit)
     return inline
 
 

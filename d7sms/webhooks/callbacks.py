@@ -132,7 +132,7 @@ def _apply_errback(message, row, batch_id):
     if NO_CREDIT in (row.status_text or ""):
         # D7 answers a sendbatch without credit with 200 and fails each message here: this is
         # the only place we learn of it, so stop sending until a balance check succeeds.
-        pause.pause(f"D7 could not charge the account: {row.status_text[:200]}")
+        pause.pause(f"D7 could not charge the account: {row.status_text[:200]}", no_credit=True)
     failed = status.change(
         message, MessageStatus.FAILED, only_from=status.HANDED_TO_D7,
         error_code="errback", last_error=row.status_text or "errback", **_pin_batch(message, batch_id),
