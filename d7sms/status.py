@@ -6,8 +6,10 @@ later event changes it, and a level-1 report arriving after a level-2 one change
 step back is :func:`requeue` (sending -> queued) for a call that certainly did not reach D7.
 
 Every write is a conditional UPDATE (``WHERE status IN (...)``), so concurrent webhooks and
-workers on several hosts cannot overwrite one another. A message that becomes final refreshes
-its sendout (:mod:`d7sms.progress`) once the change commits.
+workers on several hosts cannot overwrite one another. A message that settles (becomes final, or
+goes as far as its reports can take it, :func:`d7sms.progress.settled`) refreshes its sendout
+(:mod:`d7sms.progress`) once the change commits. ``message_status_changed`` is announced only for
+rows an UPDATE really moved.
 """
 
 from django.db import transaction
@@ -111,7 +113,7 @@ def change(message, new, *, only_from=None, **fields):
             for name, value in values.items():
                 setattr(message, name, value)
             _announce([(message.pk, old, new)])
-            if new in FINAL:
+            if new in FINAL or progress.settled(new, message.dlr_level):
                 progress.refresh_after_commit([message.sendout_id])
             return True
         row = Message.objects.filter(pk=message.pk).values("status", "accepted_at").first()
@@ -134,10 +136,18 @@ def advance(message_id, new, *, only_from=None, match=None, **fields):
     """
     if signals.message_status_changed.has_listeners():
         return False
+    at_least = None
+    if new not in FINAL:
+        # Only where the move leaves the message waiting for more: where it is the last word
+        # (e.g. at_smsc for a level-1 message), the caller's slow path refreshes its sendout.
+        floor = progress.lowest_level_waiting(new)
+        if floor is None:
+            return False
+        at_least = {"dlr_level": floor} if floor else None
     now = timezone.now()
     values = {"status": new, "updated_at": now, **fields}
     _stamp(new, now, values)
-    if not sql.update_message_if(message_id, _allowed(new, only_from), values, match):
+    if not sql.update_message_if(message_id, _allowed(new, only_from), values, match, at_least):
         return False
     if new in FINAL:
         transaction.on_commit(lambda: progress.refresh_for_message(message_id), using=db_alias())
@@ -166,14 +176,15 @@ def change_many(ids, new, *, per_row=None, **fields):
         rows = list(
             Message.objects.select_for_update()
             .filter(ids_q(ids), status__in=ALLOWED_FROM[new])
-            .values_list("pk", "status", "sendout_id")
+            .values_list("pk", "status", "sendout_id", "dlr_level")
         )
-        moved = [pk for pk, _old, _s in rows]
+        moved = [pk for pk, _old, _s, _level in rows]
         if moved:
             Message.objects.filter(ids_q(moved)).update(status=new, updated_at=now, **values)
-            _announce([(pk, old, new) for pk, old, _s in rows])
-            if new in FINAL:
-                progress.refresh_after_commit({s for _pk, _old, s in rows})
+            _announce([(pk, old, new) for pk, old, _s, _level in rows])
+            settles = {s for _pk, _old, s, level in rows if progress.settled(new, level)}
+            if settles:
+                progress.refresh_after_commit(settles)
     return moved
 
 
@@ -193,9 +204,14 @@ def claim(ids):
         mine = list(qs.values_list("pk", flat=True))
         if not mine:
             return []
-        Message.objects.filter(ids_q(mine), status=QUEUED).update(
+        moved = Message.objects.filter(ids_q(mine), status=QUEUED).update(
             status=SENDING, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
         )
+        if moved != len(mine):
+            # Another writer took some between the read and the UPDATE: ours carry our stamp.
+            mine = list(
+                Message.objects.filter(ids_q(mine), status=SENDING, claimed_at=now).values_list("pk", flat=True)
+            )
     _announce([(pk, QUEUED, SENDING) for pk in mine])
     return mine
 
@@ -209,11 +225,13 @@ def requeue(ids, *, next_attempt_at, error="", **fields):
     now = timezone.now()
     ids = list(ids)
     with transaction.atomic(using=db_alias()):
-        n = Message.objects.filter(ids_q(ids), status=SENDING).update(
-            status=QUEUED, next_attempt_at=next_attempt_at, last_error=error, updated_at=now, **fields
-        )
-    _announce([(pk, SENDING, QUEUED) for pk in ids] if n else [])
-    return n
+        moved = list(Message.objects.select_for_update().filter(ids_q(ids), status=SENDING).values_list("pk", flat=True))
+        if moved:
+            Message.objects.filter(ids_q(moved)).update(
+                status=QUEUED, next_attempt_at=next_attempt_at, last_error=error, updated_at=now, **fields
+            )
+        _announce([(pk, SENDING, QUEUED) for pk in moved])
+    return len(moved)
 
 
 def record_accepted(ids, *, d7_ids=None, **fields):

@@ -15,7 +15,7 @@ from d7sms import progress
 from d7sms.admin import balance, compose, display, export, progress_views
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import explain
-from d7sms.models import FAILURES, NOT_FINAL, Message, MessageStatus, Sendout
+from d7sms.models import FAILURES, Message, MessageStatus, Sendout
 
 SHOWN_FAILURES = 50
 
@@ -230,5 +230,5 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             "d7_export_url": reverse(f"{site}:d7sms_sendout_export", args=[sendout.pk]),
             "d7_cancel_url": reverse(f"{site}:d7sms_sendout_cancel", args=[sendout.pk]),
             "d7_retry_url": reverse(f"{site}:d7sms_sendout_retry", args=[sendout.pk]),
-            "d7_done": not any(counts.get(s) for s in NOT_FINAL),
+            "d7_done": progress.is_done(sendout, counts),
         }

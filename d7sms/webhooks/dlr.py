@@ -60,7 +60,7 @@ _LEVEL2 = {
     "ENROUTE": MessageStatus.AT_SMSC,
 }
 #: The fields read for status.change; touching any other would cost a query.
-MESSAGE_FIELDS = ("id", "status", "d7_message_id", "sendout_id", "accepted_at")
+MESSAGE_FIELDS = ("id", "status", "d7_message_id", "sendout_id", "accepted_at", "dlr_level")
 
 
 def outcome(level, message_status, err=""):
