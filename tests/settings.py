@@ -99,6 +99,8 @@ if BACKEND == "postgres":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A cache that keeps nothing, as a project may configure in development (tests/test_throttle_cache.py).
+CACHES["dummy"] = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
 
 Q_CLUSTER = {
     # Per test run (clusters it starts inherit it), so concurrent runs sharing one Redis never
