@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from d7sms import conf, signals, sql
+from d7sms import busy, conf, signals, sql
 from d7sms.models import FAILURES, FINAL, Message, MessageStatus, Sendout, SendoutStatus, db_alias
 
 DONE = (SendoutStatus.COMPLETED, SendoutStatus.COMPLETED_WITH_FAILURES)
@@ -129,10 +129,17 @@ def refresh_for_message(message_id):
 
 
 def refresh_after_commit(sendout_ids):
-    """Refresh these sendouts once the current transaction commits."""
+    """Refresh these sendouts once the current transaction commits (riding out a busy database)."""
     sendout_ids = {pk for pk in sendout_ids if pk}
     if sendout_ids:
-        transaction.on_commit(lambda: [refresh(pk) for pk in sendout_ids], using=db_alias())
+        busy.after_commit(lambda: [refresh(pk) for pk in sendout_ids], what="a sendout refresh")
+
+
+def refresh_open():
+    """Refresh every sendout shown in progress (housekeeping: heals a refresh that was lost to
+    a database that stayed busy); return how many completed."""
+    open_ids = Sendout.objects.filter(status=SendoutStatus.IN_PROGRESS).values_list("pk", flat=True)
+    return sum(refresh(pk) in DONE for pk in list(open_ids))
 
 
 def mark_submitted(sendout_ids, now):
@@ -145,7 +152,7 @@ def mark_submitted(sendout_ids, now):
 
 def add_d7_batch(sendout_id, d7_batch_id):
     """Note the id of a D7 batch (one ``/secure/sendbatch`` call) made for the sendout."""
-    with transaction.atomic(using=db_alias()):
+    with busy.write_transaction():
         # Locked, so that two workers finishing chunks of one sendout do not lose an id.
         sendout = Sendout.objects.select_for_update().only("d7_batch_ids").get(pk=sendout_id)
         Sendout.objects.filter(pk=sendout_id).update(d7_batch_ids=[*sendout.d7_batch_ids, d7_batch_id])

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from d7sms import conf, pause, progress, status, throttle, webhook_urls
+from d7sms import busy, conf, pause, progress, status, throttle, webhook_urls
 from d7sms.backends import get_backend
 from d7sms.errors import CredentialsRejected, D7Error, NoCredit, OutcomeUnknown, TransportError
-from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus, db_alias
+from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus
 
 logger = logging.getLogger("d7sms.sending")
 
@@ -45,6 +44,8 @@ _FIELDS = ("id", "sendout_id", "to", "sender", "content", "hex_content", "coding
 UNKNOWN_STREAK = 3
 # Waking a little late for a retry makes sure the database sees it as due.
 _EPSILON = 0.02
+# Seconds a worker keeps trying a write while the database is busy (d7sms.busy).
+RECORD_PATIENCE = 30.0
 
 # Sendouts the current task has seen submitted: an acceptance cannot change them.
 _submitted = set()
@@ -106,11 +107,30 @@ def _judge(out, pk, attempts, error):
 
 def record(out, *, deadline=None, **accepted_fields):
     """Write a window's outcomes in one transaction; return ``{id: monotonic due}`` of the
-    retries this process will make itself (those due before ``deadline``)."""
+    retries this process will make itself (those due before ``deadline``).
+
+    A busy database is waited out (:mod:`d7sms.busy`): until this is written, the window's
+    messages stay ``sending``, and would end ``unknown``.
+    """
     now = timezone.now()
-    mono = time.monotonic()
+    inline = busy.retry(
+        lambda: _write(out, now, time.monotonic(), deadline, accepted_fields), seconds=RECORD_PATIENCE,
+        what="the outcome of a send",
+    )
+    new = out.sendout_ids - _submitted if out.accepted else set()
+    if new:
+        busy.retry(lambda: progress.mark_submitted(new, now), seconds=RECORD_PATIENCE, what="a sendout's first send")
+        _submitted.update(new)
+    if out.pause_reason:
+        busy.retry(
+            lambda: pause.pause(out.pause_reason, no_credit=out.no_credit), seconds=RECORD_PATIENCE, what="a pause"
+        )
+    return inline
+
+
+def _write(out, now, mono, deadline, accepted_fields):
     inline = {}
-    with transaction.atomic(using=db_alias()):
+    with busy.write_transaction():
         if out.accepted:
             d7_ids = {pk: v for pk, v in out.accepted.items() if v}
             status.record_accepted(out.accepted, d7_ids=d7_ids or None, submitted_at=now, **accepted_fields)
@@ -141,13 +161,17 @@ def record(out, *, deadline=None, **accepted_fields):
         if out.released:
             # Claimed but never called: the claim's attempt did not happen.
             status.requeue(out.released, next_attempt_at=None, error=out.pause_reason, attempts=F("attempts") - 1)
-    new = out.sendout_ids - _submitted if out.accepted else set()
-    if new:
-        progress.mark_submitted(new, now)
-        _submitted.update(new)
-    if out.pause_reason:
-        pause.pause(out.pause_reason, no_credit=out.no_credit)
     return inline
+
+
+def _claim(ids):
+    """Claim ``ids`` (:func:`d7sms.status.claim`), waiting out a busy database."""
+
+    def claim():
+        with busy.write_transaction():
+            return status.claim(ids)
+
+    return busy.retry(claim, seconds=RECORD_PATIENCE, what="a claim")
 
 
 class _Work:
@@ -220,7 +244,7 @@ def send_single(ids, *, deadline=None):
     while (part := work.next_part()) is not None:
         if pause.is_paused():
             return []
-        mine = status.claim(part)
+        mine = _claim(part)
         if not mine:
             continue
         out = Outcomes()
@@ -273,7 +297,7 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
             if not due:
                 continue
             throttle.acquire(due)
-        mine = status.claim(part)
+        mine = _claim(part)
         if not mine:
             continue
         rows = list(Message.objects.filter(status.ids_q(mine)).order_by("pk").values_list("pk", "to", "attempts"))
@@ -293,7 +317,9 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
                 )
             out.accepted = dict.fromkeys((pk for pk, _to, _a in rows), None)
             accepted_fields["d7_batch_id"] = result.batch_id
-            progress.add_d7_batch(sendout.pk, result.batch_id)
+            busy.retry(
+                lambda: progress.add_d7_batch(sendout.pk, result.batch_id), seconds=RECORD_PATIENCE, what="a batch id"
+            )
         work.retries.update(record(out, deadline=deadline, **accepted_fields))
         if out.pause_reason:
             return []

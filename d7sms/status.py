@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from d7sms import progress, signals, sql
+from d7sms import busy, progress, signals, sql
 from d7sms.models import FINAL, NOT_FINAL, Message, MessageStatus, db_alias
 
 PENDING, QUEUED, SENDING, UNKNOWN = MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN
@@ -150,7 +150,7 @@ def advance(message_id, new, *, only_from=None, match=None, **fields):
     if not sql.update_message_if(message_id, _allowed(new, only_from), values, match, at_least):
         return False
     if new in FINAL:
-        transaction.on_commit(lambda: progress.refresh_for_message(message_id), using=db_alias())
+        busy.after_commit(lambda: progress.refresh_for_message(message_id), what="a sendout refresh")
     return True
 
 

@@ -87,6 +87,12 @@ else:
         }
     }
 
+# What a fresh `django-admin startproject` writes (DEBUG on; SQLite without OPTIONS: a 5 s busy
+# timeout, deferred transactions, no WAL), for the processes of tests/test_sqlite_contention.py.
+if BACKEND != "postgres" and os.environ.get("D7SMS_TEST_SQLITE_DEFAULTS"):
+    del DATABASES["default"]["OPTIONS"]
+    DEBUG = True
+
 # A second database: tests/test_routing.py routes d7sms to it (tests/routers.py) to prove that
 # every statement and transaction follows the project's routers.
 if BACKEND == "postgres":

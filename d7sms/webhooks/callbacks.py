@@ -28,10 +28,10 @@ A call that may not move anything is stored with the reason and answered ACK.
 
 from django.utils import timezone
 
-from d7sms import pause, sql, status
+from d7sms import busy, pause, sql, status
 from d7sms.models import FINAL, BatchCallback, Message, MessageStatus, Sendout
 from d7sms.webhooks import dlr
-from d7sms.webhooks.parsing import last
+from d7sms.webhooks.parsing import Malformed, last, parse_callback
 
 #: ``problem`` of a call for which no message of its batch goes to its number.
 NO_MESSAGE_OF_BATCH = "no message of this D7 batch to this number was handed to D7"
@@ -162,6 +162,13 @@ def receive(kind, sendout_key, params, callback, *, remote_addr=None):
         remote_addr=remote_addr,
     )
     row.sendout_id = Sendout.objects.filter(key=sendout_key).values_list("pk", flat=True).first()
+    _apply(row, callback)
+    row.save(force_insert=True)
+    return row
+
+
+def _apply(row, callback):
+    """Apply the call ``row`` (of its ``sendout_id``) reads as ``callback``; fill its outcome."""
     message = _find_for_callback(row.sendout_id, callback) if row.sendout_id else None
     if row.sendout_id is None:
         row.problem = "unknown sendout"
@@ -169,12 +176,45 @@ def receive(kind, sendout_key, params, callback, *, remote_addr=None):
         row.problem = NO_MESSAGE_OF_BATCH if _has_number(row.sendout_id, callback) else NO_SUCH_NUMBER
     else:
         row.message = message
-        if kind == BatchCallback.Kind.CALLBACK:
+        if row.kind == BatchCallback.Kind.CALLBACK:
             _apply_callback(message, row, callback.d7_message_id, callback.d7_batch_id)
         else:
             _apply_errback(message, row, callback.d7_batch_id)
-    row.save(force_insert=True)
-    return row
+
+
+#: ``problem`` of a call stored as it came because the database stayed busy: housekeeping
+#: applies it (:func:`apply_unapplied`), since D7 never sends a batch callback again.
+NOT_APPLIED_YET = "not applied yet: the database was busy (housekeeping applies it)"
+
+
+def apply_unapplied(limit=1000):
+    """Apply the batch callbacks stored as :data:`NOT_APPLIED_YET`; return how many were applied.
+
+    Each in its own transaction; one that cannot be read is left with the reason.
+    """
+    ids = list(
+        BatchCallback.objects.filter(problem=NOT_APPLIED_YET, applied_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    applied = 0
+    for pk in ids:
+        with busy.write_transaction():
+            row = BatchCallback.objects.select_for_update().filter(pk=pk, problem=NOT_APPLIED_YET).first()
+            if row is None:
+                continue
+            row.problem = ""
+            try:
+                callback = parse_callback(row.params, row.kind)
+            except Malformed as exc:
+                row.problem = str(exc)[:200]
+            else:
+                row.d7_batch_id, row.d7_message_id = callback.d7_batch_id, callback.d7_message_id
+                row.status, row.status_text = callback.status, callback.status_text
+                _apply(row, callback)
+            row.save(update_fields=["message", "applied_at", "problem", "d7_batch_id", "d7_message_id", "status", "status_text"])
+            applied += row.applied_at is not None
+    return applied
 
 
 def store_raw(kind, sendout_key, params, problem, *, remote_addr=None):
