@@ -78,6 +78,12 @@ DEFAULTS = {
 }
 
 
+#: BACKEND values of the backends that send nothing anywhere (no message leaves the host).
+LOCAL_BACKENDS = frozenset(
+    {"locmem", "console", "d7sms.backends.locmem.LocmemBackend", "d7sms.backends.console.ConsoleBackend"}
+)
+
+
 def all_settings():
     """Return the effective D7SMS settings: DEFAULTS updated with the project's dict."""
     user = getattr(django_settings, "D7SMS", None) or {}

@@ -44,9 +44,6 @@ MIN_SECRET_KEY_LENGTH = 50
 #: Shortest WEBHOOK_SECRET accepted (characters, or bytes).
 MIN_WEBHOOK_SECRET_LENGTH = 32
 _MIN_DISTINCT = 5
-_LOCAL_BACKENDS = frozenset(
-    {"locmem", "console", "d7sms.backends.locmem.LocmemBackend", "d7sms.backends.console.ConsoleBackend"}
-)
 _TOKEN_IN_URL = re.compile(r"(?<![0-9a-f])[0-9a-f]{%d}(?![0-9a-f])" % (_TOKEN_BYTES * 2))
 INCLUDE_HINT = 'Add path("d7sms/", include("d7sms.urls")) to the project\'s ROOT_URLCONF.'
 SECRET_HINT = (
@@ -80,7 +77,7 @@ def masked(url):
 def local_d7():
     """True when no message leaves this host: a backend that sends nothing, or a BASE_URL on
     a loopback address (the sandbox). Only then may the webhook secret be a known one."""
-    if conf.get("BACKEND") in _LOCAL_BACKENDS:
+    if conf.get("BACKEND") in conf.LOCAL_BACKENDS:
         return True
     return _loopback(conf.get("BASE_URL"))
 

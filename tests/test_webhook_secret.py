@@ -161,3 +161,26 @@ def test_fallbacks_must_be_a_list_of_secrets(settings):
     assert ids(check_webhooks()) == ["d7sms.E024"]
     with pytest.raises(ImproperlyConfigured, match="WEBHOOK_SECRET_FALLBACKS"):
         webhook_urls.make_token("dlr", 1)
+
+
+def test_the_demo_pointed_at_the_real_d7_fails_check_until_it_has_its_own_key(tmp_path):
+    """The issue's adopter: the README's D7SMS_* variables set, DJANGO_SECRET_KEY forgotten."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("D7SMS_", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo_project.settings", D7SMS_DATA_DIR=str(tmp_path),
+        D7SMS_BASE_URL=REAL_D7, D7SMS_USERNAME="me", D7SMS_PASSWORD="real-password",
+        D7SMS_CALLBACK_BASE_URL="https://sms.example.com",
+    )
+    check = [sys.executable, "manage.py", "check"]
+    refused = subprocess.run(check, cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "d7sms.E020" in refused.stderr
+    assert DEMO_KEY not in refused.stderr
+    env["DJANGO_SECRET_KEY"] = STRONG + "-for-the-demo"
+    passed = subprocess.run(check, cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert passed.returncode == 0, passed.stderr
