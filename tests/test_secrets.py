@@ -101,6 +101,22 @@ def test_debug_page_of_get_balance_against_a_closed_port_shows_no_credential(deb
 
 
 @pytest.mark.django_db
+def test_the_error_report_mailed_without_debug_shows_no_credential(debug):
+    """DEBUG off: what AdminEmailHandler mails (the same frames, Django's filter active)."""
+    import d7sms
+    from django.views.debug import ExceptionReporter
+
+    debug.DEBUG = False
+    debug.D7SMS = {**debug.D7SMS, "BASE_URL": f"http://127.0.0.1:{_closed_port()}"}
+    request = RequestFactory().get("/balance/")
+    try:
+        d7sms.get_balance()
+    except Exception:  # noqa: BLE001
+        html = ExceptionReporter(request, *sys.exc_info(), is_email=True).get_traceback_html()
+    _assert_no_credential(html)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("fault", ["latency", "error_500", "drop"])
 def test_debug_page_of_get_balance_against_a_failing_sandbox_shows_no_credential(debug, own_sandbox, fault):
     import d7sms

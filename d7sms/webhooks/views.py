@@ -9,9 +9,10 @@ serializer on this path: it is the hottest of the app, and the rules in
 
 A busy database (SQLite's one writer at a time) is waited out inside the request
 (:mod:`d7sms.busy`): the transaction queues for the write lock, and is tried again for up to
-:attr:`Receiver.patience` seconds. D7 resends a DLR that was not ACKed, so a DLR that still
-cannot be stored gets a 503. D7 never resends a batch callback: one that cannot be applied in
-time is stored as it came (one short INSERT), answered ACK, and applied by housekeeping.
+:attr:`Receiver.patience` seconds (10 for a DLR, 20 for a batch callback). D7 resends a DLR
+that was not ACKed, so a DLR that still cannot be stored gets a 503. D7 never resends a batch
+callback: one that cannot be applied in time is stored as it came (one short INSERT), answered
+ACK, and applied by housekeeping.
 """
 
 import logging
@@ -31,6 +32,9 @@ from d7sms.webhooks import callbacks, dlr, parsing, schema, security
 logger = logging.getLogger("d7sms.webhooks")
 
 ACK = "ACK/Jasmin"
+# Seconds storing a call as it came keeps trying, after applying it took a receiver's patience:
+# together they stay under the 30 s after which servers such as gunicorn kill a request.
+_STORE_PATIENCE = 5.0
 
 
 class PlainTextRenderer(BaseRenderer):
@@ -159,7 +163,7 @@ class Receiver(APIView):
                 self.store_raw(params, problem, addr, **kwargs)
 
         try:
-            busy.retry(store, seconds=self.patience, what=f"storing a {self.kind} call")
+            busy.retry(store, seconds=_STORE_PATIENCE, what=f"storing a {self.kind} call")
         except Exception:  # noqa: BLE001
             # Kept in the log at least: its parameters (the token is in the URL, not here).
             logger.exception("Could not store a %s call; its parameters: %r", self.kind, params)
@@ -229,7 +233,7 @@ class BatchCallbackReceiver(Receiver):
 
     http_method_names = ["get"]
     # D7 never sends it again: wait longer, and keep it for housekeeping rather than refuse it.
-    patience = 25.0
+    patience = 20.0
     unapplied = (callbacks.NOT_APPLIED_YET, 200)
 
     def token_subject(self, sendout_key, **kwargs):
