@@ -180,16 +180,17 @@ def check_webhooks(app_configs=None, **kwargs):
     if callback:
         try:
             webhook_urls.ready()
-        except ImproperlyConfigured as exc:
-            if "URLconf" in str(exc):
-                messages.append(
-                    Error(
-                        "The d7sms webhook URLs are not in the URLconf (reverse('d7sms:dlr') fails): "
-                        "D7 could not report back, so nothing would be sent.",
-                        hint=webhook_urls.INCLUDE_HINT,
-                        id="d7sms.E023",
-                    )
+        except webhook_urls.MissingRoutes:
+            messages.append(
+                Error(
+                    "The d7sms webhook URLs are not in the URLconf (reverse('d7sms:dlr') fails): "
+                    "D7 could not report back, so nothing would be sent.",
+                    hint=webhook_urls.INCLUDE_HINT,
+                    id="d7sms.E023",
                 )
+            )
+        except ImproperlyConfigured:
+            pass  # a refused secret: d7sms.E020/E021/E024 say it
     messages.extend(_throttle_cache_problems(s))
     return messages
 

@@ -52,6 +52,10 @@ SECRET_HINT = (
 )
 
 
+class MissingRoutes(ImproperlyConfigured):
+    """``d7sms.urls`` is not in the project's URLconf: no callback URL can be made."""
+
+
 class WebhookURL(str):
     """A callback URL as D7 is given it; its repr hides the token and any password."""
 
@@ -229,7 +233,7 @@ def ready():
     try:
         reverse("d7sms:dlr", kwargs={"message_id": 1, "token": "0" * (_TOKEN_BYTES * 2)})
     except NoReverseMatch:
-        raise ImproperlyConfigured(
+        raise MissingRoutes(
             f"The d7sms webhook URLs are not in the URLconf, so D7 could not report back. {INCLUDE_HINT}"
         ) from None
     _keys()
