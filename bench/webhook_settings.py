@@ -8,7 +8,8 @@ receiver and the bare baseline view go through the same stack.
 
 import os
 
-SECRET_KEY = "bench-only-secret-key"
+# Long and varied: d7sms refuses a weak key for webhook tokens once BASE_URL is not local.
+SECRET_KEY = "bench-only-secret-key-8c41e0b7d29f4a6c93e15b7028fd6a1e-c7b2"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True

@@ -27,11 +27,14 @@ def read(*, force=False):
     Returns ``(balance, resumed)``: the :class:`~d7sms.client.Balance` (None when nothing was
     read) and whether the reading lifted a pause, after which the caller enqueues what waited.
     A successful read lifts a pause unless the account still has nothing to spend. A refused
-    read is stored as ``balance_error``, pauses sending when D7 rejected the credentials, and
-    is re-raised.
+    read is stored as ``balance_error``, pauses sending with these credentials when D7 rejected
+    them, and is re-raised. It lifts this process's pause, or another's for refused credentials
+    (see :mod:`d7sms.pause`).
     """
     state = AccountState.get()
-    if not (force or state.paused) and stored() is not None:
+    # A pause this reading can lift: ours, or another's for refused credentials (see pause).
+    liftable = pause.applies(state) or (state.paused and not state.pause_no_credit)
+    if not (force or liftable) and stored() is not None:
         return None, False
     try:
         reading = get_backend().balance()
@@ -44,5 +47,5 @@ def read(*, force=False):
         balance=reading.balance, sms_count=reading.sms_count, balance_read_at=timezone.now(), balance_error=""
     )
     can_pay = reading.balance is None or reading.balance > 0
-    resumed = state.paused and can_pay and pause.resume()
+    resumed = liftable and can_pay and pause.resume()
     return reading, bool(resumed)

@@ -130,3 +130,124 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     return messages
+
+
+# -- the webhooks' secret and URLs, and the send rate (ids d7sms.E020-E029, W020-W029) --------
+
+
+@register(Tags.security)
+def check_webhooks(app_configs=None, **kwargs):
+    """What a forged or lost webhook call, or a send that cannot go out, would come from."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from d7sms import webhook_urls
+
+    user = getattr(settings, "D7SMS", None)
+    if user is not None and not isinstance(user, dict):
+        return []  # d7sms.E000 says so
+    s = conf.all_settings()
+    messages = []
+    try:
+        problems = webhook_urls.secret_problems()
+    except ImproperlyConfigured as exc:
+        problems = []
+        messages.append(Error(str(exc), id="d7sms.E024"))
+    secret = s["WEBHOOK_SECRET"]
+    if secret is not None and not isinstance(secret, (str, bytes)):
+        messages.append(Error("D7SMS['WEBHOOK_SECRET'] must be a str, bytes or None.", id="d7sms.E024"))
+        problems = []
+    if problems and not webhook_urls.local_d7():
+        for name, why in problems:
+            derived = not secret
+            messages.append(
+                Error(
+                    f"{name} cannot protect the webhook URLs: {why}. Anyone could forge delivery reports, "
+                    "so d7sms refuses to send or receive with it while BASE_URL is not on this host.",
+                    hint=webhook_urls.SECRET_HINT,
+                    id="d7sms.E020" if derived else "d7sms.E021",
+                )
+            )
+    callback = s["CALLBACK_BASE_URL"]
+    if callback and not _url_problem(callback) and urlsplit(callback).password:
+        messages.append(
+            Error(
+                "D7SMS['CALLBACK_BASE_URL'] holds a password: Django's error pages show that setting in full.",
+                hint="Move the user and password to D7SMS['WEBHOOK_BASIC_AUTH'] = (user, password); d7sms puts "
+                "them into every callback URL it gives D7.",
+                id="d7sms.E022",
+            )
+        )
+    if callback:
+        try:
+            webhook_urls.ready()
+        except webhook_urls.MissingRoutes:
+            messages.append(
+                Error(
+                    "The d7sms webhook URLs are not in the URLconf (reverse('d7sms:dlr') fails): "
+                    "D7 could not report back, so nothing would be sent.",
+                    hint=webhook_urls.INCLUDE_HINT,
+                    id="d7sms.E023",
+                )
+            )
+        except ImproperlyConfigured:
+            pass  # a refused secret: d7sms.E020/E021/E024 say it
+    messages.extend(_throttle_cache_problems(s))
+    return messages
+
+
+def _throttle_cache_problems(s):
+    if not s["THROUGHPUT"]:
+        return []
+    from django.core.cache import caches
+    from django.core.cache.backends.dummy import DummyCache
+    from django.core.cache.backends.locmem import LocMemCache
+
+    alias = s["CACHE_ALIAS"]
+    try:
+        cache = caches[alias]
+    except Exception as exc:  # noqa: BLE001  (InvalidCacheBackendError and friends)
+        return [Error(f"D7SMS['CACHE_ALIAS'] {alias!r} is not a usable cache: {exc}", id="d7sms.E025")]
+    if isinstance(cache, DummyCache):
+        return [
+            Error(
+                f"D7SMS['THROUGHPUT'] needs a cache that counts, but the {alias!r} cache is a DummyCache "
+                "(it stores nothing): every process would only throttle itself.",
+                hint="Point D7SMS['CACHE_ALIAS'] at a Redis or Memcached cache shared by every worker.",
+                id="d7sms.E025",
+            )
+        ]
+    if isinstance(cache, LocMemCache):
+        return [
+            Warning(
+                f"D7SMS['THROUGHPUT'] is counted in the {alias!r} cache, a local-memory cache: each process "
+                "counts on its own, so together the workers send faster than THROUGHPUT.",
+                hint="Point D7SMS['CACHE_ALIAS'] at a Redis or Memcached cache shared by every worker.",
+                id="d7sms.W021",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_webhooks_deploy(app_configs=None, **kwargs):
+    """``check --deploy``: a weak webhook secret is fine against the local sandbox only."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from d7sms import webhook_urls
+
+    user = getattr(settings, "D7SMS", None)
+    if (user is not None and not isinstance(user, dict)) or not webhook_urls.local_d7():
+        return []  # E000, or E020/E021 say it already
+    try:
+        problems = webhook_urls.secret_problems()
+    except ImproperlyConfigured:
+        return []  # E024 says it
+    return [
+        Warning(
+            f"{name} cannot protect the webhook URLs: {why}. That is accepted only while BASE_URL is on "
+            "this host; d7sms refuses it once BASE_URL points at D7.",
+            hint=webhook_urls.SECRET_HINT,
+            id="d7sms.W020",
+        )
+        for name, why in problems
+    ]

@@ -91,6 +91,15 @@ class _BasicAuth(AuthBase):
         return "<_BasicAuth ***>"
 
 
+class _Body(bytes):
+    """A request body; its repr hides the callback URLs (and their tokens) it carries."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"<JSON body, {len(self)} bytes>"
+
+
 class D7Client:
     """Client for one D7 account. Methods raise :class:`d7sms.errors.D7Error` subclasses."""
 
@@ -263,7 +272,7 @@ class D7Client:
         if payload is None:
             body, headers = None, self._get_headers
         else:
-            body, headers = _encode_json(payload).encode("utf-8"), self._json_headers
+            body, headers = _Body(_encode_json(payload).encode("utf-8")), self._json_headers
         started = time.perf_counter()
         try:
             response = self._session.request(
@@ -273,7 +282,10 @@ class D7Client:
         except requests.RequestException as exc:
             error = self._transport_error(exc, method, url)
             logger.debug("%s %s failed after %.1f ms: %r", method, url, _ms(started), error)
-            raise error from exc
+            # Not chained: the frames of requests, urllib3 and http.client below hold the
+            # Authorization header among their variables, and tracebacks (Django's debug page,
+            # error reports) show the variables of every chained frame. ``error`` says what failed.
+            raise error from None
         status = response.status_code
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %d in %.1f ms", method, url, status, _ms(started))

@@ -63,9 +63,13 @@ DEFAULTS = {
     "Q_CLUSTER_NAME": None,
     # Seconds between housekeeping runs (stuck sends, due schedules, balance).
     "HOUSEKEEPING_INTERVAL": 60,
-    # Webhook authentication: HMAC secret for URL tokens (None: derived from SECRET_KEY),
-    # optional client IP allowlist and Basic auth credentials ("user", "password").
+    # Webhook authentication: HMAC secret for URL tokens (None: derived from SECRET_KEY, and
+    # from SECRET_KEY_FALLBACKS for old URLs), optional client IP allowlist and Basic auth
+    # credentials ("user", "password"), which d7sms puts into every callback URL it makes.
     "WEBHOOK_SECRET": None,
+    # Old WEBHOOK_SECRETs whose URLs D7 may still call (a list): tokens are made with
+    # WEBHOOK_SECRET only and checked against it and these, so rotating it breaks nothing.
+    "WEBHOOK_SECRET_FALLBACKS": [],
     "WEBHOOK_ALLOWED_IPS": None,
     "WEBHOOK_BASIC_AUTH": None,
     "WEBHOOK_MAX_BODY": 16384,
@@ -78,6 +82,12 @@ DEFAULTS = {
     # balance covers a sendout (D7 reports money, not a count of messages). None: unknown.
     "PRICE_PER_PART": None,
 }
+
+
+#: BACKEND values of the backends that send nothing anywhere (no message leaves the host).
+LOCAL_BACKENDS = frozenset(
+    {"locmem", "console", "d7sms.backends.locmem.LocmemBackend", "d7sms.backends.console.ConsoleBackend"}
+)
 
 
 def all_settings():

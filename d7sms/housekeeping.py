@@ -6,7 +6,9 @@
 - local schedules that are due fire (also those missed while the cluster was down);
 - the balance is read; a successful read lifts a pause;
 - queued messages that are due but have no live task are enqueued again;
-- delivery reports that arrived before their message's D7 id was known are applied.
+- delivery reports that arrived before their message's D7 id was known are applied;
+- batch callbacks stored while the database was too busy to apply them are applied;
+- sendouts shown in progress are refreshed (a refresh lost to a busy database is made good).
 """
 
 import logging
@@ -14,10 +16,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from d7sms import balance, conf, sql, status, tasks
+from d7sms import balance, conf, progress, sql, status, tasks
 from d7sms.errors import D7Error
 from d7sms.models import Message, MessageStatus
-from d7sms.webhooks import dlr
+from d7sms.webhooks import callbacks, dlr
 
 logger = logging.getLogger("d7sms.housekeeping")
 
@@ -52,4 +54,6 @@ def run():
         done["balance"] = None
     done["swept"] = tasks.sweep()
     done["orphans_applied"] = dlr.apply_bound_orphans()
+    done["callbacks_applied"] = callbacks.apply_unapplied()
+    done["sendouts_completed"] = progress.refresh_open()
     return done

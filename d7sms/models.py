@@ -241,6 +241,12 @@ class AccountState(models.Model):
     paused = models.BooleanField(default=False)
     pause_reason = models.TextField(blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Whose refusal the pause is: a keyed fingerprint of the D7 endpoint and credentials D7
+    # refused (never the password, nor anything to guess it from); blank: every account.
+    paused_account = models.CharField(max_length=64, blank=True)
+    # The account had no credit (rather than its credentials being refused): then only a
+    # reading of that same account lifts the pause.
+    pause_no_credit = models.BooleanField(default=False)
     balance = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     sms_count = models.BigIntegerField(null=True, blank=True)
     balance_read_at = models.DateTimeField(null=True, blank=True)

@@ -1,19 +1,59 @@
 """A sendout's progress: its messages counted by status, and the one place its status changes.
 
 A sendout's status follows from its messages: ``scheduled`` while all wait for their time,
-``submitting`` while none has been handed to D7 yet, ``in_progress`` until every message is
-final, then ``completed`` (or ``completed_with_failures``); ``cancelled`` when nothing of it was
-sent. :func:`refresh` stores it and announces ``sendout_completed`` exactly once.
+``submitting`` while none has been handed to D7 yet, ``in_progress`` until every message has
+*settled*, then ``completed`` (or ``completed_with_failures``); ``cancelled`` when nothing of it
+was sent. A message settles when D7 will tell nothing more about it: at a final status, or as
+far as the reports it asked for go (:func:`settled`): ``accepted`` for one that asked for none
+(``dlr_level`` 0, or sent while CALLBACK_BASE_URL is empty: no report can come back),
+``at_smsc`` for one that asked for SMSC-level reports only (level 1).
+
+:func:`refresh` stores the status and announces ``sendout_completed`` once per sendout, ever:
+a sendout that "Retry failed" re-opens completes again (``completed_at`` moves on) without a
+second announcement; follow the retried messages with ``message_status_changed``.
 """
 
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from d7sms import signals, sql
+from d7sms import busy, conf, signals, sql
 from d7sms.models import FAILURES, FINAL, Message, MessageStatus, Sendout, SendoutStatus, db_alias
 
 DONE = (SendoutStatus.COMPLETED, SendoutStatus.COMPLETED_WITH_FAILURES)
+# Beyond the final statuses, where a message settles for each reach of its reports.
+_LAST_WORD = {0: {MessageStatus.ACCEPTED, MessageStatus.AT_SMSC}, 1: {MessageStatus.AT_SMSC}, 2: set()}
+
+
+def reach(dlr_level):
+    """How far the reports of a message asking for ``dlr_level`` go: 0 none, 1 the SMSC, 2 the phone."""
+    if not dlr_level or not conf.get("CALLBACK_BASE_URL"):
+        return 0
+    return 1 if dlr_level == 1 else 2
+
+
+def settled(status, dlr_level):
+    """True when a message of ``dlr_level`` in ``status`` will hear nothing more from D7."""
+    return status in FINAL or status in _LAST_WORD[reach(dlr_level)]
+
+
+def lowest_level_waiting(status):
+    """The lowest DLR level at which a message in the not-final ``status`` still waits for a
+    report (0: at every level), or None when it has settled at every level."""
+    for level in (0, 1, 2):
+        if not settled(status, level):
+            return level
+    return None
+
+
+def waiting(sendout, by_status):
+    """How many of ``sendout``'s messages (counted ``{status: n}``) have not settled."""
+    return sum(n for s, n in by_status.items() if not settled(s, sendout.dlr_level))
+
+
+def is_done(sendout, by_status):
+    """True when ``sendout`` has messages and all of them have settled (its page stops polling)."""
+    return bool(sum(by_status.values())) and not waiting(sendout, by_status)
 
 
 def counts(sendout_ids):
@@ -35,8 +75,8 @@ def derive_status(sendout, by_status):
     if sendout.status == SendoutStatus.CANCELLED:
         return SendoutStatus.CANCELLED
     total = sum(by_status.values())
-    waiting = sum(n for s, n in by_status.items() if s not in FINAL)
-    if total and not waiting:
+    unsettled = waiting(sendout, by_status)
+    if total and not unsettled:
         if by_status.get(MessageStatus.CANCELLED, 0) == total:
             return SendoutStatus.CANCELLED
         failed = sum(n for s, n in by_status.items() if s in FAILURES)
@@ -45,13 +85,14 @@ def derive_status(sendout, by_status):
     if pending == total and sendout.submitted_at is None:
         return SendoutStatus.SCHEDULED
     early = pending + by_status.get(MessageStatus.QUEUED, 0) + by_status.get(MessageStatus.SENDING, 0)
-    return SendoutStatus.SUBMITTING if early == waiting and waiting else SendoutStatus.IN_PROGRESS
+    return SendoutStatus.SUBMITTING if early == unsettled and unsettled else SendoutStatus.IN_PROGRESS
 
 
 def refresh(sendout_id):
     """Recompute and store a sendout's status; return it (None for a sendout that is gone).
 
-    ``sendout_completed`` is sent once the change commits, and only by the call that made it.
+    ``sendout_completed`` is sent once the change commits, only by the call that made it, and
+    only for the sendout's first completion (``completed_at`` was empty).
     """
     if sql.sendout_running(sendout_id=sendout_id)[1]:
         return SendoutStatus.IN_PROGRESS
@@ -64,8 +105,13 @@ def refresh(sendout_id):
     values = {"status": new}
     if new in DONE:
         values["completed_at"] = timezone.now()
-    # Conditional on the old status so two concurrent refreshes announce completion once.
-    if Sendout.objects.filter(pk=sendout_id, status=sendout.status).update(**values) and new in DONE:
+    # Conditional on the old status so two concurrent refreshes announce completion once; and
+    # on no earlier completion, so a sendout a retry re-opened is not announced again.
+    current = Sendout.objects.filter(pk=sendout_id, status=sendout.status)
+    first = new in DONE and current.filter(completed_at__isnull=True).update(**values)
+    if not first:
+        current.update(**values)
+    if first:
         sendout.status = new
         sendout.completed_at = values["completed_at"]
         transaction.on_commit(
@@ -83,10 +129,17 @@ def refresh_for_message(message_id):
 
 
 def refresh_after_commit(sendout_ids):
-    """Refresh these sendouts once the current transaction commits."""
+    """Refresh these sendouts once the current transaction commits (riding out a busy database)."""
     sendout_ids = {pk for pk in sendout_ids if pk}
     if sendout_ids:
-        transaction.on_commit(lambda: [refresh(pk) for pk in sendout_ids], using=db_alias())
+        busy.after_commit(lambda: [refresh(pk) for pk in sendout_ids], what="a sendout refresh")
+
+
+def refresh_open():
+    """Refresh every sendout shown in progress (housekeeping: heals a refresh that was lost to
+    a database that stayed busy); return how many completed."""
+    open_ids = Sendout.objects.filter(status=SendoutStatus.IN_PROGRESS).values_list("pk", flat=True)
+    return sum(refresh(pk) in DONE for pk in list(open_ids))
 
 
 def mark_submitted(sendout_ids, now):
@@ -99,7 +152,7 @@ def mark_submitted(sendout_ids, now):
 
 def add_d7_batch(sendout_id, d7_batch_id):
     """Note the id of a D7 batch (one ``/secure/sendbatch`` call) made for the sendout."""
-    with transaction.atomic(using=db_alias()):
+    with busy.write_transaction():
         # Locked, so that two workers finishing chunks of one sendout do not lose an id.
         sendout = Sendout.objects.select_for_update().only("d7_batch_ids").get(pk=sendout_id)
         Sendout.objects.filter(pk=sendout_id).update(d7_batch_ids=[*sendout.d7_batch_ids, d7_batch_id])

@@ -20,13 +20,14 @@ _NO_SMS = {PhoneNumberType.FIXED_LINE, PhoneNumberType.PAGER, PhoneNumberType.VO
 
 
 # Alphanumeric senders are limited to 11 characters by the SMS header; numeric ones to E.164.
-_SENDER = re.compile(r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15})$")
+# Matched in full (fullmatch): "$" would also match before a trailing newline.
+_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15}")
 SENDER_RULE = "up to 11 letters, digits or spaces, or a number of up to 15 digits"
 
 
 def is_valid_sender(value):
     """True when ``value`` can be an SMS sender (``SENDER_RULE``)."""
-    return isinstance(value, str) and bool(_SENDER.match(value))
+    return isinstance(value, str) and bool(_SENDER.fullmatch(value))
 
 
 class InvalidNumber(ValueError):

@@ -31,14 +31,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
 from django.utils import timezone
 
-from d7sms import conf, pause, progress, status, throttle
+from d7sms import busy, conf, pause, progress, status, throttle, webhook_urls
 from d7sms.backends import get_backend
 from d7sms.errors import CredentialsRejected, D7Error, NoCredit, OutcomeUnknown, TransportError
-from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus, db_alias
+from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus
 
 logger = logging.getLogger("d7sms.sending")
 
@@ -48,6 +48,8 @@ _FIELDS = ("id", "sendout_id", "to", "sender", "content", "hex_content", "coding
 UNKNOWN_STREAK = 3
 # Waking a little late for a retry makes sure the database sees it as due.
 _EPSILON = 0.02
+# Seconds a worker keeps trying a write while the database is busy (d7sms.busy).
+RECORD_PATIENCE = 30.0
 
 # Sendouts the current task has seen submitted: an acceptance cannot change them.
 _submitted = set()
@@ -78,6 +80,7 @@ class Outcomes:
     retry: dict = field(default_factory=dict)  # id -> (text, delay)
     released: list = field(default_factory=list)  # claimed, never called: back to the queue
     pause_reason: str = ""
+    no_credit: bool = False
     sendout_ids: set = field(default_factory=set)
 
 
@@ -88,7 +91,8 @@ def _describe(error):
 def _judge(out, pk, attempts, error):
     """File the message ``pk`` under the outcome ``error`` stands for."""
     if isinstance(error, (CredentialsRejected, NoCredit)):
-        out.pause_reason = out.pause_reason or _describe(error)
+        if not out.pause_reason:
+            out.pause_reason, out.no_credit = _describe(error), isinstance(error, NoCredit)
         out.released.append(pk)
     elif isinstance(error, OutcomeUnknown) or (isinstance(error, TransportError) and not error.retryable):
         out.unknown[pk] = _describe(error)
@@ -107,11 +111,30 @@ def _judge(out, pk, attempts, error):
 
 def record(out, *, deadline=None, **accepted_fields):
     """Write a window's outcomes in one transaction; return ``{id: monotonic due}`` of the
-    retries this process will make itself (those due before ``deadline``)."""
+    retries this process will make itself (those due before ``deadline``).
+
+    A busy database is waited out (:mod:`d7sms.busy`): until this is written, the window's
+    messages stay ``sending``, and would end ``unknown``.
+    """
     now = timezone.now()
-    mono = time.monotonic()
+    inline = busy.retry(
+        lambda: _write(out, now, time.monotonic(), deadline, accepted_fields), seconds=RECORD_PATIENCE,
+        what="the outcome of a send",
+    )
+    new = out.sendout_ids - _submitted if out.accepted else set()
+    if new:
+        busy.retry(lambda: progress.mark_submitted(new, now), seconds=RECORD_PATIENCE, what="a sendout's first send")
+        _submitted.update(new)
+    if out.pause_reason:
+        busy.retry(
+            lambda: pause.pause(out.pause_reason, no_credit=out.no_credit), seconds=RECORD_PATIENCE, what="a pause"
+        )
+    return inline
+
+
+def _write(out, now, mono, deadline, accepted_fields):
     inline = {}
-    with transaction.atomic(using=db_alias()):
+    with busy.write_transaction():
         if out.accepted:
             d7_ids = {pk: v for pk, v in out.accepted.items() if v}
             status.record_accepted(out.accepted, d7_ids=d7_ids or None, submitted_at=now, **accepted_fields)
@@ -142,13 +165,17 @@ def record(out, *, deadline=None, **accepted_fields):
         if out.released:
             # Claimed but never called: the claim's attempt did not happen.
             status.requeue(out.released, next_attempt_at=None, error=out.pause_reason, attempts=F("attempts") - 1)
-    new = out.sendout_ids - _submitted if out.accepted else set()
-    if new:
-        progress.mark_submitted(new, now)
-        _submitted.update(new)
-    if out.pause_reason:
-        pause.pause(out.pause_reason)
     return inline
+
+
+def _claim(ids):
+    """Claim ``ids`` (:func:`d7sms.status.claim`), waiting out a busy database."""
+
+    def claim():
+        with busy.write_transaction():
+            return status.claim(ids)
+
+    return busy.retry(claim, seconds=RECORD_PATIENCE, what="a claim")
 
 
 class _Work:
@@ -183,6 +210,24 @@ class _Work:
         return self.ids[self.pos :]
 
 
+def webhooks_ready(ids):
+    """True when the callback URLs the calls carry can be made; else say why on the queued
+    messages ``ids`` and in the log, and return False.
+
+    Checked before anything is claimed: a URL that cannot be built (``d7sms.urls`` not included,
+    a webhook secret refused) would otherwise fail mid-call, where a failure must count as
+    "may have gone out". The messages stay queued, and go once the installation is fixed.
+    """
+    try:
+        webhook_urls.ready()
+    except ImproperlyConfigured as exc:
+        text = f"Not sent: {exc}"[:1000]
+        logger.error("%s", text)
+        Message.objects.filter(status.ids_q(ids), status=MessageStatus.QUEUED).update(last_error=text)
+        return False
+    return True
+
+
 def send_single(ids, *, deadline=None):
     """Send the queued messages ``ids`` one per ``/secure/send`` call; return ids left over.
 
@@ -191,6 +236,8 @@ def send_single(ids, *, deadline=None):
     stops after UNKNOWN_STREAK calls in a row whose outcome is unknown (D7 is not answering):
     what was not tried stays queued for the sweeper, which comes back after REQUEUE_AFTER.
     """
+    if not webhooks_ready(ids):
+        return []
     backend = get_backend()
     _submitted.clear()
     # One claim and one write per SEND_WINDOW messages: a larger window keeps the database off
@@ -201,7 +248,7 @@ def send_single(ids, *, deadline=None):
     while (part := work.next_part()) is not None:
         if pause.is_paused():
             return []
-        mine = status.claim(part)
+        mine = _claim(part)
         if not mine:
             continue
         out = Outcomes()
@@ -240,7 +287,7 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
     and are never sent again by this app. Returns ids left over, as :func:`send_single`.
     """
     sendout = Sendout.objects.filter(pk=sendout_id).first()
-    if sendout is None or sendout.status == SendoutStatus.CANCELLED:
+    if sendout is None or sendout.status == SendoutStatus.CANCELLED or not webhooks_ready(ids):
         return []
     backend = get_backend()
     _submitted.clear()
@@ -254,7 +301,7 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
             if not due:
                 continue
             throttle.acquire(due)
-        mine = status.claim(part)
+        mine = _claim(part)
         if not mine:
             continue
         rows = list(Message.objects.filter(status.ids_q(mine)).order_by("pk").values_list("pk", "to", "attempts"))
@@ -274,7 +321,9 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
                 )
             out.accepted = dict.fromkeys((pk for pk, _to, _a in rows), None)
             accepted_fields["d7_batch_id"] = result.batch_id
-            progress.add_d7_batch(sendout.pk, result.batch_id)
+            busy.retry(
+                lambda: progress.add_d7_batch(sendout.pk, result.batch_id), seconds=RECORD_PATIENCE, what="a batch id"
+            )
         work.retries.update(record(out, deadline=deadline, **accepted_fields))
         if out.pause_reason:
             return []

@@ -8,7 +8,8 @@ from django.dispatch import Signal
 #: A message's status changed. kwargs: ``message_id``, ``old``, ``new`` (status strings).
 message_status_changed = Signal()
 
-#: Every message of a sendout reached a final status. kwargs: ``sendout``.
+#: Every message of a sendout went as far as it can (a final status, or as far as the reports it
+#: asked for go). Sent once per sendout: not again when a retry re-opens it. kwargs: ``sendout``.
 sendout_completed = Signal()
 
 #: A DLR was stored. kwargs: ``report`` (DeliveryReport), ``message`` (Message or None for an orphan).

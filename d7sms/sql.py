@@ -14,6 +14,7 @@ from django.db import connections
 from django.db.models import Model
 from django.utils import timezone
 
+from d7sms import conf
 from d7sms.models import Message, Sendout, SendoutStatus, db_alias
 
 #: Rows per statement when a caller names many ids: under SQLite's limit on parameters.
@@ -38,7 +39,7 @@ def slices(items, size=SLICE):
 
 
 @functools.lru_cache(maxsize=128)
-def _update_message_sql(alias, names, allowed, match_names):
+def _update_message_sql(alias, names, allowed, match_names, at_least_names=()):
     qn = connections[alias].ops.quote_name
     meta = Message._meta
     fields = [meta.get_field(name) for name in names]
@@ -47,30 +48,33 @@ def _update_message_sql(alias, names, allowed, match_names):
         f"{qn(f.column)} = COALESCE({qn(f.column)}, %s)" if f.name == "accepted_at" else f"{qn(f.column)} = %s"
         for f in fields
     ]
-    match_fields = [meta.get_field(name) for name in match_names]
+    match_fields = [meta.get_field(name) for name in (*match_names, *at_least_names)]
     where = [
         f"{qn(meta.pk.column)} = %s",
         f"{qn(meta.get_field('status').column)} IN ({', '.join(['%s'] * len(allowed))})",
-        *(f"{qn(f.column)} = %s" for f in match_fields),
+        *(f"{qn(f.column)} = %s" for f in match_fields[: len(match_names)]),
+        *(f"{qn(f.column)} >= %s" for f in match_fields[len(match_names) :]),
     ]
     sql = f"UPDATE {qn(meta.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
     return sql, fields, match_fields
 
 
-def update_message_if(message_id, allowed, values, match=None):
-    """UPDATE message ``message_id`` with ``values`` while its status is in ``allowed`` and it
-    holds the values in ``match``; return the number of rows changed (0 or 1).
+def update_message_if(message_id, allowed, values, match=None, at_least=None):
+    """UPDATE message ``message_id`` with ``values`` while its status is in ``allowed``, it
+    holds the values in ``match`` and at least those in ``at_least``; return the number of rows
+    changed (0 or 1).
 
     An ``accepted_at`` in ``values`` only fills an empty one.
     """
     alias = db_alias()
     conn = connections[alias]
-    match = match or {}
+    match, at_least = match or {}, at_least or {}
     allowed = tuple(sorted(str(s) for s in allowed))
-    sql, fields, match_fields = _update_message_sql(alias, tuple(values), allowed, tuple(match))
+    sql, fields, match_fields = _update_message_sql(alias, tuple(values), allowed, tuple(match), tuple(at_least))
     params = [f.get_db_prep_save(values[f.name], conn) for f in fields]
     params += [message_id, *allowed]
-    params += [f.get_db_prep_value(match[f.name], conn) for f in match_fields]
+    given = {**match, **at_least}
+    params += [f.get_db_prep_value(given[f.name], conn) for f in match_fields]
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
@@ -96,8 +100,9 @@ def bind_d7_ids(d7_ids):
 
 # -- is a sendout still running? (after each final report) -------------------------------------
 
-# Handed to D7 and not final: a sendout holding one of these is in progress.
-OUT_AT_D7 = ("accepted", "at_smsc", "unknown")
+# Handed to D7 and not final: a sendout holding one of these (that may still hear from D7) is in
+# progress. The last two are in that order of how far the reports must reach to move them on.
+OUT_AT_D7 = ("unknown", "accepted", "at_smsc")
 
 
 @functools.lru_cache(maxsize=8)
@@ -107,32 +112,45 @@ def _running_sql(alias):
     fk = qn(Message._meta.get_field("sendout").column)
     status = qn(Message._meta.get_field("status").column)
     sendout_status = qn(Sendout._meta.get_field("status").column)
+    level = qn(Sendout._meta.get_field("dlr_level").column)
+    # How far the sendout's reports reach (progress.reach): 0 when none can come back (the
+    # first parameter: CALLBACK_BASE_URL is set), else 1 for the SMSC only, 2 for the phone.
+    reach = f"(CASE WHEN %s = 0 OR s.{level} = 0 THEN 0 WHEN s.{level} = 1 THEN 1 ELSE 2 END)"
+
     # One EXISTS per status: each is an equality probe of the (sendout, status) index, where an
     # IN list can make the planner walk every finished message of the sendout first.
-    out_at_d7 = " OR ".join([f"EXISTS(SELECT 1 FROM {msg} o WHERE o.{fk} = {{ref}} AND o.{status} = %s)"] * len(OUT_AT_D7))
-    running = (
-        f"CASE WHEN EXISTS(SELECT 1 FROM {sendout} s WHERE s.id = {{ref}} AND s.{sendout_status} = %s) "
-        f"AND ({out_at_d7}) THEN 1 ELSE 0 END"
-    )
+    def probe(ref):
+        return f"EXISTS(SELECT 1 FROM {msg} o WHERE o.{fk} = {ref} AND o.{status} = %s)"
+
+    def running(ref):
+        # unknown always waits; accepted while any report may come; at_smsc while the phone's may.
+        return f"({probe(ref)} OR ({reach} >= 1 AND {probe(ref)}) OR ({reach} >= 2 AND {probe(ref)}))"
+
     return (
-        f"SELECT {running.format(ref='%s')}",
-        f"SELECT m.{fk}, {running.format(ref=f'm.{fk}')} FROM {msg} m WHERE m.id = %s",
+        f"SELECT CASE WHEN {running('s.id')} THEN 1 ELSE 0 END FROM {sendout} s "
+        f"WHERE s.id = %s AND s.{sendout_status} = %s",
+        f"SELECT m.{fk}, CASE WHEN s.id IS NOT NULL AND {running(f'm.{fk}')} THEN 1 ELSE 0 END "
+        f"FROM {msg} m LEFT JOIN {sendout} s ON s.id = m.{fk} AND s.{sendout_status} = %s WHERE m.id = %s",
     )
 
 
 def sendout_running(*, sendout_id=None, message_id=None):
     """``(sendout id, running)`` for a sendout, or for the sendout of a message: running is true
-    while the sendout is in progress and a message of it is still out at D7, so its status
-    cannot have changed. ``(None, False)`` for a message of no sendout."""
+    while the sendout is in progress and a message of it is out at D7 and may still hear from
+    it (see :func:`d7sms.progress.settled`), so its status cannot have changed. ``(None, False)``
+    for a message of no sendout."""
     alias = db_alias()
     by_sendout, by_message = _running_sql(alias)
     in_progress = SendoutStatus.IN_PROGRESS.value
+    reports = 1 if conf.get("CALLBACK_BASE_URL") else 0
+    unknown, accepted, at_smsc = OUT_AT_D7
+    probes = [unknown, reports, accepted, reports, at_smsc]
     with connections[alias].cursor() as cursor:
         if message_id is None:
-            probes = [value for state in OUT_AT_D7 for value in (sendout_id, state)]
-            cursor.execute(by_sendout, [sendout_id, in_progress, *probes])
-            return sendout_id, bool(cursor.fetchone()[0])
-        cursor.execute(by_message, [in_progress, *OUT_AT_D7, message_id])
+            cursor.execute(by_sendout, [*probes, sendout_id, in_progress])
+            row = cursor.fetchone()
+            return sendout_id, bool(row and row[0])
+        cursor.execute(by_message, [*probes, in_progress, message_id])
         row = cursor.fetchone()
     return (row[0], bool(row[1])) if row and row[0] is not None else (None, False)
 

@@ -6,8 +6,10 @@ later event changes it, and a level-1 report arriving after a level-2 one change
 step back is :func:`requeue` (sending -> queued) for a call that certainly did not reach D7.
 
 Every write is a conditional UPDATE (``WHERE status IN (...)``), so concurrent webhooks and
-workers on several hosts cannot overwrite one another. A message that becomes final refreshes
-its sendout (:mod:`d7sms.progress`) once the change commits.
+workers on several hosts cannot overwrite one another. A message that settles (becomes final, or
+goes as far as its reports can take it, :func:`d7sms.progress.settled`) refreshes its sendout
+(:mod:`d7sms.progress`) once the change commits. ``message_status_changed`` is announced only for
+rows an UPDATE really moved.
 """
 
 import uuid
@@ -16,7 +18,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from d7sms import progress, signals, sql
+from d7sms import busy, progress, signals, sql
 from d7sms.models import FINAL, NOT_FINAL, Message, MessageStatus, db_alias
 
 PENDING, QUEUED, SENDING, UNKNOWN = MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN
@@ -33,6 +35,12 @@ ALLOWED_FROM = {
     CANCELLED: frozenset({PENDING, QUEUED}),
     **{final: NOT_FINAL for final in FINAL - {CANCELLED}},
 }
+
+#: A message in these statuses has been handed to D7 (or its call is under way) and is not
+#: final: the only ones D7's reports and callbacks may move (see ``only_from`` below).
+HANDED_TO_D7 = frozenset({SENDING, UNKNOWN, ACCEPTED, AT_SMSC})
+#: A message in these statuses was never handed to D7, so no call from D7 can be about it.
+NEVER_HANDED = frozenset({PENDING, QUEUED, CANCELLED})
 
 # The timestamp a status stamps when first reached.
 _STAMPS = {SENDING: "claimed_at", ACCEPTED: "accepted_at", AT_SMSC: "accepted_at"}
@@ -56,9 +64,13 @@ def due_q(now=None):
     return Q(status=QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
-def can_change(old, new):
-    """True when a message in ``old`` may move to ``new``."""
-    return old in ALLOWED_FROM[new]
+def can_change(old, new, only_from=None):
+    """True when a message in ``old`` may move to ``new`` (and ``old`` is in ``only_from``, if given)."""
+    return old in _allowed(new, only_from)
+
+
+def _allowed(new, only_from):
+    return ALLOWED_FROM[new] if only_from is None else ALLOWED_FROM[new] & only_from
 
 
 def _stamp(new, now, fields):
@@ -81,16 +93,17 @@ def _announce(changes):
     transaction.on_commit(send, using=db_alias())
 
 
-def change(message, new, **fields):
+def change(message, new, *, only_from=None, **fields):
     """Move one message to ``new`` if the machine allows it; return True if it moved.
 
-    ``fields`` are saved with the change. Safe against concurrent writers: the UPDATE only
+    ``fields`` are saved with the change. ``only_from`` narrows the statuses it may leave
+    (the receivers pass :data:`HANDED_TO_D7`). Safe against concurrent writers: the UPDATE only
     applies while the row still holds the status it was read with, and re-reads otherwise.
     """
     now = timezone.now()
     old = message.status
     for _attempt in range(_RETRIES):
-        if not can_change(old, new):
+        if not can_change(old, new, only_from):
             return False
         values = dict(fields)
         _stamp(new, now, values)
@@ -102,7 +115,7 @@ def change(message, new, **fields):
             for name, value in values.items():
                 setattr(message, name, value)
             _announce([(message.pk, old, new)])
-            if new in FINAL:
+            if new in FINAL or progress.settled(new, message.dlr_level):
                 progress.refresh_after_commit([message.sendout_id])
             return True
         row = Message.objects.filter(pk=message.pk).values("status", "accepted_at").first()
@@ -113,24 +126,33 @@ def change(message, new, **fields):
     return False
 
 
-def advance(message_id, new, *, match=None, **fields):
+def advance(message_id, new, *, only_from=None, match=None, **fields):
     """Move message ``message_id`` to ``new`` in one conditional UPDATE, without reading it first.
 
     For the receivers' hot path: the UPDATE applies only while the row's status may move to
-    ``new`` and the row holds the values in ``match`` (e.g. its D7 id). ``fields`` are saved
+    ``new`` (and is in ``only_from``, if given) and the row holds the values in ``match``
+    (e.g. its D7 id). ``fields`` are saved
     with the change. Returns True if it moved; False when it did not, or when
     message_status_changed has listeners (they need the old status): the caller then reads the
     message and uses :func:`change`.
     """
     if signals.message_status_changed.has_listeners():
         return False
+    at_least = None
+    if new not in FINAL:
+        # Only where the move leaves the message waiting for more: where it is the last word
+        # (e.g. at_smsc for a level-1 message), the caller's slow path refreshes its sendout.
+        floor = progress.lowest_level_waiting(new)
+        if floor is None:
+            return False
+        at_least = {"dlr_level": floor} if floor else None
     now = timezone.now()
     values = {"status": new, "updated_at": now, **fields}
     _stamp(new, now, values)
-    if not sql.update_message_if(message_id, ALLOWED_FROM[new], values, match):
+    if not sql.update_message_if(message_id, _allowed(new, only_from), values, match, at_least):
         return False
     if new in FINAL:
-        transaction.on_commit(lambda: progress.refresh_for_message(message_id), using=db_alias())
+        busy.after_commit(lambda: progress.refresh_for_message(message_id), what="a sendout refresh")
     return True
 
 
@@ -156,14 +178,15 @@ def change_many(ids, new, *, per_row=None, **fields):
         rows = list(
             Message.objects.select_for_update()
             .filter(ids_q(ids), status__in=ALLOWED_FROM[new])
-            .values_list("pk", "status", "sendout_id")
+            .values_list("pk", "status", "sendout_id", "dlr_level")
         )
-        moved = [pk for pk, _old, _s in rows]
+        moved = [pk for pk, _old, _s, _level in rows]
         if moved:
             Message.objects.filter(ids_q(moved)).update(status=new, updated_at=now, **values)
-            _announce([(pk, old, new) for pk, old, _s in rows])
-            if new in FINAL:
-                progress.refresh_after_commit({s for _pk, _old, s in rows})
+            _announce([(pk, old, new) for pk, old, _s, _level in rows])
+            settles = {s for _pk, _old, s, level in rows if progress.settled(new, level)}
+            if settles:
+                progress.refresh_after_commit(settles)
     return moved
 
 
@@ -219,11 +242,13 @@ def requeue(ids, *, next_attempt_at, error="", **fields):
     now = timezone.now()
     ids = list(ids)
     with transaction.atomic(using=db_alias()):
-        n = Message.objects.filter(ids_q(ids), status=SENDING).update(
-            status=QUEUED, next_attempt_at=next_attempt_at, last_error=error, updated_at=now, **fields
-        )
-    _announce([(pk, SENDING, QUEUED) for pk in ids] if n else [])
-    return n
+        moved = list(Message.objects.select_for_update().filter(ids_q(ids), status=SENDING).values_list("pk", flat=True))
+        if moved:
+            Message.objects.filter(ids_q(moved)).update(
+                status=QUEUED, next_attempt_at=next_attempt_at, last_error=error, updated_at=now, **fields
+            )
+        _announce([(pk, SENDING, QUEUED) for pk in moved])
+    return len(moved)
 
 
 def record_accepted(ids, *, d7_ids=None, **fields):

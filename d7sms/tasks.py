@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from d7sms import conf, pause, scheduling, sending, sql, status
+from d7sms import busy, conf, pause, scheduling, sending, sql, status
 from d7sms.backends import is_local
 from d7sms.models import Message, MessageStatus, SendMode
 
@@ -37,6 +37,8 @@ HOUSEKEEPING_SCHEDULE = "d7sms-housekeeping"
 
 logger = logging.getLogger("d7sms.tasks")
 _brokers = {}
+# Seconds an enqueue keeps trying while the database is busy (d7sms.busy).
+_PATIENCE = 20.0
 
 
 def is_sync():
@@ -78,8 +80,25 @@ def _one_transaction():
 def _touch(ids):
     # Marks the messages as covered by a live task, so the sweeper leaves them alone.
     now = timezone.now()
-    for part in sql.slices(ids):
-        Message.objects.filter(pk__in=part, status=MessageStatus.QUEUED).update(enqueued_at=now)
+
+    def touch():
+        for part in sql.slices(ids):
+            Message.objects.filter(pk__in=part, status=MessageStatus.QUEUED).update(enqueued_at=now)
+
+    busy.retry(touch, seconds=_PATIENCE, what="marking messages enqueued")
+
+
+def _put_all(calls):
+    """Put the tasks ``[(func, *args)]`` on the queue together, waiting out a busy database
+    (the ORM broker's queue is a table): a task lost here waits REQUEUE_AFTER for the sweeper."""
+    from django_q.conf import Conf
+
+    def put():
+        with _one_transaction():
+            for func, *args in calls:
+                _put(func, *args)
+
+    busy.retry(put, seconds=_PATIENCE, what="enqueueing sends", using=(Conf.ORM,) if Conf.ORM else ())
 
 
 def _run_inline(send, ids):
@@ -99,9 +118,7 @@ def enqueue_single(ids, *, touch=False):
     if is_sync():
         _run_inline(lambda part, deadline: sending.send_single(part, deadline=deadline), ids)
         return
-    with _one_transaction():
-        for chunk in sql.slices(ids, conf.get("SEND_CHUNK_SIZE")):
-            _put(SINGLE_TASK, chunk)
+    _put_all([(SINGLE_TASK, chunk) for chunk in sql.slices(ids, conf.get("SEND_CHUNK_SIZE"))])
 
 
 def enqueue_batch_chunks(sendout_id, ids, *, touch=False):
@@ -112,9 +129,7 @@ def enqueue_batch_chunks(sendout_id, ids, *, touch=False):
     if is_sync():
         _run_inline(lambda part, deadline: sending.send_batch_chunks(sendout_id, part, deadline=deadline), ids)
         return
-    with _one_transaction():
-        for chunk in sql.slices(ids, conf.get("BATCH_CHUNK_SIZE")):
-            _put(BATCH_CHUNK_TASK, sendout_id, chunk)
+    _put_all([(BATCH_CHUNK_TASK, sendout_id, chunk) for chunk in sql.slices(ids, conf.get("BATCH_CHUNK_SIZE"))])
 
 
 def enqueue(rows, *, touch=False):

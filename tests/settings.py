@@ -13,7 +13,8 @@ import tempfile
 BACKEND = os.environ.get("D7SMS_TEST_DATABASE", "sqlite")
 REDIS_URL = os.environ.get("D7SMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-SECRET_KEY = "tests-only-secret-key"
+# Long and varied like a production key: the webhook secret is derived from it (d7sms.E020).
+SECRET_KEY = "tests-only-secret-key-5f0c2a9e7b1d4c6e8a3f2b9d0e7c1a4b-9e2d"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
@@ -86,6 +87,12 @@ else:
         }
     }
 
+# What a fresh `django-admin startproject` writes (DEBUG on; SQLite without OPTIONS: a 5 s busy
+# timeout, deferred transactions, no WAL), for the processes of tests/test_sqlite_contention.py.
+if BACKEND != "postgres" and os.environ.get("D7SMS_TEST_SQLITE_DEFAULTS"):
+    del DATABASES["default"]["OPTIONS"]
+    DEBUG = True
+
 # A second database: tests/test_routing.py routes d7sms to it (tests/routers.py) to prove that
 # every statement and transaction follows the project's routers.
 if BACKEND == "postgres":
@@ -98,6 +105,8 @@ if BACKEND == "postgres":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A cache that keeps nothing, as a project may configure in development (tests/test_throttle_cache.py).
+CACHES["dummy"] = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
 
 Q_CLUSTER = {
     # Per test run (clusters it starts inherit it), so concurrent runs sharing one Redis never

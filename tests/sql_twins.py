@@ -11,11 +11,12 @@ from d7sms.models import Message, Sendout, SendoutStatus
 from d7sms.sql import OUT_AT_D7
 
 
-def update_message_if(message_id, allowed, values, match=None):
+def update_message_if(message_id, allowed, values, match=None, at_least=None):
     values = dict(values)
     if "accepted_at" in values:
         values["accepted_at"] = Coalesce("accepted_at", Value(values["accepted_at"], output_field=DateTimeField()))
-    return Message.objects.filter(pk=message_id, status__in=list(allowed), **(match or {})).update(**values)
+    at_least = {f"{name}__gte": value for name, value in (at_least or {}).items()}
+    return Message.objects.filter(pk=message_id, status__in=list(allowed), **(match or {}), **at_least).update(**values)
 
 
 def bind_d7_ids(d7_ids):
@@ -24,15 +25,17 @@ def bind_d7_ids(d7_ids):
 
 
 def sendout_running(*, sendout_id=None, message_id=None):
+    from d7sms.progress import settled
+
     if message_id is not None:
         sendout_id = Message.objects.filter(pk=message_id).values_list("sendout_id", flat=True).first()
         if sendout_id is None:
             return None, False
-    running = (
-        Sendout.objects.filter(pk=sendout_id, status=SendoutStatus.IN_PROGRESS).exists()
-        and Message.objects.filter(sendout_id=sendout_id, status__in=OUT_AT_D7).exists()
-    )
-    return sendout_id, running
+    sendout = Sendout.objects.filter(pk=sendout_id, status=SendoutStatus.IN_PROGRESS).first()
+    if sendout is None:
+        return sendout_id, False
+    out = set(Message.objects.filter(sendout_id=sendout_id, status__in=OUT_AT_D7).values_list("status", flat=True))
+    return sendout_id, any(not settled(s, sendout.dlr_level) for s in out)
 
 
 def insert_row(row):

@@ -38,9 +38,10 @@ def test_sending_and_every_report_use_the_routed_database(routed, client):
     assert client.post(dlr_path(single.pk), level1(single.d7_message_id)).content == ACK
     assert client.post(dlr_path(single.pk), level2(single.d7_message_id)).content == ACK
     first, second, third = sendout.messages.using("sms").order_by("to")
-    assert client.get(callback_path(sendout.key), callback_params(first.to[1:], "d7-first")).content == ACK
-    assert client.get(callback_path(sendout.key), callback_params(second.to[1:], "d7-second")).content == ACK
-    assert client.get(callback_path(sendout.key, "errback"), errback_params(third.to[1:])).content == ACK
+    batch = {"batch_id": first.d7_batch_id}  # a call of the D7 batch that carried them
+    assert client.get(callback_path(sendout.key), callback_params(first.to[1:], "d7-first", **batch)).content == ACK
+    assert client.get(callback_path(sendout.key), callback_params(second.to[1:], "d7-second", **batch)).content == ACK
+    assert client.get(callback_path(sendout.key, "errback"), errback_params(third.to[1:], **batch)).content == ACK
     for message, d7_id in ((first, "d7-first"), (second, "d7-second")):
         assert client.post(dlr_path(message.pk), level2(d7_id)).content == ACK
     any_url = f"/d7sms/dlr/{make_token('dlr-any', 'all')}/"

@@ -154,7 +154,7 @@ def test_cancel_sendout_handles_more_rows_than_one_statement_may_name():
 @given(st.dictionaries(st.sampled_from(list(S)), st.integers(min_value=1, max_value=5), min_size=1))
 def test_a_message_in_flight_keeps_a_sendout_in_progress(counts):
     """The shortcut in progress.refresh: with a message at D7 and not final, the status is in progress."""
-    sendout = SimpleNamespace(status=SendoutStatus.IN_PROGRESS, submitted_at=object())
+    sendout = SimpleNamespace(status=SendoutStatus.IN_PROGRESS, submitted_at=object(), dlr_level=3)
     derived = progress.derive_status(sendout, counts)
     if any(s in counts for s in (S.ACCEPTED, S.AT_SMSC, S.UNKNOWN)):
         assert derived == SendoutStatus.IN_PROGRESS

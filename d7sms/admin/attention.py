@@ -4,6 +4,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from d7sms.admin import balance
 from d7sms.models import (
     AccountState,
     BatchCallback,
@@ -59,11 +60,13 @@ def attention_view(model_admin, request):
     """Paused sending, unknown outcomes and unmatched reports on one page."""
     site = model_admin.admin_site.name
     items = attention_items(site)
+    state = AccountState.get()
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": _("Needs attention"),
-        "state": AccountState.get(),
+        "state": state,
+        **balance.pause_context(state),
         "items": items,
         "all_clear": not any(item["count"] for item in items),
     }

@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from d7sms import conf
+from d7sms import conf, pause
 from d7sms.models import AccountState
 
 
@@ -22,12 +22,19 @@ def panel_context(request):
     read_at = state.balance_read_at
     return {
         "state": state,
+        **pause_context(state),
         "threshold": threshold,
         "low": state.balance is not None and threshold is not None and state.balance < threshold,
         "stale": read_at is None or timezone.now() - read_at > max_age,
         "can_refresh": can_view(request.user),
         "next": request.get_full_path(),
     }
+
+
+def pause_context(state):
+    """Whether sending here is paused, or only some other credentials (a one-off command's) are."""
+    here = pause.applies(state)
+    return {"paused": here, "paused_elsewhere": state.paused and not here}
 
 
 def can_view(user):

@@ -73,7 +73,7 @@ def _preview(model_admin, request):
             form.add_error("recipients", _("Paste the numbers or upload a CSV file."))
             return _render_compose(model_admin, request, form)
     except ListError as exc:
-        form.add_error("column", str(exc))
+        form.add_error(exc.field, str(exc))
         return _render_compose(model_admin, request, form)
     summary = {
         "key": uuid.uuid4().hex,

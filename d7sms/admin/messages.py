@@ -4,9 +4,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -241,10 +240,18 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     def unknown_view(self, request):
         return unknown.unknown_view(self, request)
 
-    def _act(self, request, object_id, work):
-        message = get_object_or_404(Message, pk=object_id)
-        if not self.has_send_permission(request):
+    def _acting_on(self, request, object_id):
+        # Through get_object (the admin's queryset) and the per-object view permission, as
+        # Django's own change page: the send permission alone must not reach any message by id.
+        message = self.get_object(request, unquote(str(object_id)))
+        if message is None:
+            raise Http404
+        if not (self.has_view_permission(request, message) and self.has_send_permission(request)):
             raise PermissionDenied
+        return message
+
+    def _act(self, request, object_id, work):
+        message = self._acting_on(request, object_id)
         target = work(request, message) or message
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:d7sms_message_change", args=[target.pk]))
 
@@ -252,9 +259,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         """GET: what was already sent to this recipient, and the question. POST: send again."""
         if request.method == "POST":
             return self._act(request, object_id, self._resend)
-        message = get_object_or_404(Message, pk=object_id)
-        if not self.has_send_permission(request):
-            raise PermissionDenied
+        message = self._acting_on(request, object_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -295,14 +300,25 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             )
         return message
 
+    def _visible(self, request, queryset):
+        """The selected messages this user may see; a project may narrow that per object."""
+        allowed = [m for m in queryset if self.has_view_permission(request, m)]
+        hidden = len(queryset) - len(allowed)
+        if hidden:
+            self.message_user(
+                request, _("%(n)d selected messages were left alone: you may not view them.") % {"n": hidden},
+                messages.WARNING,
+            )
+        return allowed
+
     @admin.action(description=gettext_lazy("Resend selected messages (as new messages)"), permissions=["send"])
     def resend_selected(self, request, queryset):
-        for message in queryset:
+        for message in self._visible(request, queryset):
             self._resend(request, message)
 
     @admin.action(description=gettext_lazy("Cancel selected messages (if not yet handed to D7)"), permissions=["send"])
     def cancel_selected(self, request, queryset):
-        for message in queryset:
+        for message in self._visible(request, queryset):
             self._cancel(request, message)
 
     @admin.action(
@@ -311,7 +327,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     )
     def mark_failed(self, request, queryset):
         done = 0
-        for message in queryset.filter(status=MessageStatus.UNKNOWN):
+        for message in self._visible(request, queryset.filter(status=MessageStatus.UNKNOWN)):
             note = _("Outcome unknown; marked failed by %(user)s.") % {"user": request.user.get_username()}
             if status.change(message, MessageStatus.FAILED, error_code=UNKNOWN_RESOLVED, last_error=note):
                 self.log_change(request, message, note)

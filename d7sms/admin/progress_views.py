@@ -10,7 +10,7 @@ from django.utils.html import escape
 
 from d7sms import progress
 from d7sms.admin import display
-from d7sms.models import FAILURES, NOT_FINAL, Message, MessageStatus
+from d7sms.models import FAILURES, Message, MessageStatus
 
 # (longest span, bucket kind, bucket length, tick label format)
 _GRAINS = (
@@ -37,7 +37,7 @@ def progress_json(sendout):
             "tone": display.tone(state),
             "counts": counts,
             **summary,
-            "done": bool(summary["total"]) and not any(counts.get(s) for s in NOT_FINAL),
+            "done": progress.is_done(sendout, counts),
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -21,7 +21,12 @@ _SAMPLE_ROWS = 20
 
 
 class ListError(ValueError):
-    """The list as a whole cannot be read (e.g. a CSV column that does not exist)."""
+    """The list as a whole cannot be read (e.g. a CSV column that does not exist); ``field``
+    names the form field the error belongs to."""
+
+    def __init__(self, text, field="column"):
+        super().__init__(text)
+        self.field = field
 
 
 @dataclass
@@ -112,7 +117,7 @@ def _read_rows(text, column, region):
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel  # one column, or nothing to tell delimiters apart
-    reader = csv.reader(text, dialect)
+    reader = _checked(csv.reader(text, dialect))
     collected = Collected()
     head = []
     for row in reader:
@@ -143,6 +148,33 @@ def _read_rows(text, column, region):
             continue
         collected.add(line_number, row[index], region)
     return collected
+
+
+class _checked:
+    """A csv reader whose errors (a cell longer than ``csv.field_size_limit()``, a NUL byte...)
+    become a :class:`ListError` naming the line: a file of phone numbers has no such cell."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    @property
+    def line_num(self):
+        return self.reader.line_num
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self.reader)
+        except csv.Error as exc:
+            detail = str(exc)
+            if "field larger than field limit" in detail:
+                detail = f"a cell is longer than {csv.field_size_limit():,} characters"
+            raise ListError(
+                f"The file cannot be read as a list of numbers: line {self.reader.line_num}: {detail}.",
+                field="upload",
+            ) from None
 
 
 def _column_index(column, header, sample, region):

@@ -4,8 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -16,7 +15,7 @@ from d7sms import progress
 from d7sms.admin import balance, compose, display, export, progress_views
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import explain
-from d7sms.models import FAILURES, NOT_FINAL, Message, MessageStatus, Sendout
+from d7sms.models import FAILURES, Message, MessageStatus, Sendout
 
 SHOWN_FAILURES = 50
 
@@ -129,7 +128,10 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         return balance.refresh_view(request, reverse(f"{self.admin_site.name}:d7sms_sendout_changelist"))
 
     def _viewable(self, request, object_id):
-        sendout = get_object_or_404(Sendout, pk=object_id)
+        # Through the admin's queryset and the per-object permission, as Django's change page.
+        sendout = self.get_object(request, unquote(str(object_id)))
+        if sendout is None:
+            raise Http404
         if not self.has_view_permission(request, sendout):
             raise PermissionDenied
         return sendout
@@ -181,12 +183,14 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Cancel selected sendouts (messages not yet handed to D7)"), permissions=["send"])
     def cancel_selected(self, request, queryset):
         for sendout in queryset:
-            self._cancel(request, sendout)
+            if self.has_view_permission(request, sendout):
+                self._cancel(request, sendout)
 
     @admin.action(description=gettext_lazy("Retry the failed messages of selected sendouts"), permissions=["send"])
     def retry_failed_selected(self, request, queryset):
         for sendout in queryset:
-            self._retry(request, sendout)
+            if self.has_view_permission(request, sendout):
+                self._retry(request, sendout)
 
     # -- the sendout page -------------------------------------------------------------------
 
@@ -226,5 +230,5 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             "d7_export_url": reverse(f"{site}:d7sms_sendout_export", args=[sendout.pk]),
             "d7_cancel_url": reverse(f"{site}:d7sms_sendout_cancel", args=[sendout.pk]),
             "d7_retry_url": reverse(f"{site}:d7sms_sendout_retry", args=[sendout.pk]),
-            "d7_done": not any(counts.get(s) for s in NOT_FINAL),
+            "d7_done": progress.is_done(sendout, counts),
         }

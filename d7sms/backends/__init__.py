@@ -25,8 +25,7 @@ def backend_class(name=None):
 
 def is_local(name=None):
     """True for backends that send nothing anywhere (locmem, console)."""
-    name = name or conf.get("BACKEND")
-    return name in ("locmem", "console") or ALIASES.get(name, name) in (ALIASES["locmem"], ALIASES["console"])
+    return (name or conf.get("BACKEND")) in conf.LOCAL_BACKENDS
 
 
 _backends = {}

@@ -20,6 +20,11 @@ callback   Success "<id>"      accepted      binds the D7 message id
 errback    any text            failed        error_code "errback", last_error = statusText
 =========  ==================  ============  =============================================
 
+A report moves only a message handed to D7 (``sending``, ``unknown``, ``accepted``, ``at_smsc``;
+see :data:`d7sms.status.HANDED_TO_D7`): one that is ``pending``, ``queued`` or ``cancelled`` was
+never given to D7, so a report about it is a replay or a forgery. It is stored with the reason
+and answered ACK (D7 would only send it again), and moves nothing.
+
 A DLR received on a message's own URL is tied to that row by its token, and binds the D7 id when
 the row has none. A DLR whose message cannot be found (the row was deleted, or the report came
 to the installation-wide URL before anything told us its id) is stored as an *orphan* and applied
@@ -38,6 +43,8 @@ from d7sms.webhooks.parsing import last
 #: ``problem`` of a report stored while its message is unknown; cleared when applied.
 ORPHAN = "orphan: no message with this D7 id yet"
 DUPLICATE = "duplicate"
+#: ``problem`` of a report about a message that was never handed to D7 (``%(status)s``).
+NOT_HANDED_TO_D7 = "not applied: the message is %(status)s, it was never handed to D7"
 NO_SUCH_MESSAGE = "no message with this id"
 # The largest primary key a message can have (a 64-bit signed integer).
 _MAX_PK = 2**63 - 1
@@ -53,7 +60,7 @@ _LEVEL2 = {
     "ENROUTE": MessageStatus.AT_SMSC,
 }
 #: The fields read for status.change; touching any other would cost a query.
-MESSAGE_FIELDS = ("id", "status", "d7_message_id", "sendout_id", "accepted_at")
+MESSAGE_FIELDS = ("id", "status", "d7_message_id", "sendout_id", "accepted_at", "dlr_level")
 
 
 def outcome(level, message_status, err=""):
@@ -119,7 +126,11 @@ def _apply_dlr(message, row):
     bind = message.d7_message_id is None
     if bind:
         fields["d7_message_id"] = row.d7_message_id
-    if not status.change(message, new, **fields):
+    row.message = message
+    if not status.change(message, new, only_from=status.HANDED_TO_D7, **fields):
+        if message.status in status.NEVER_HANDED:
+            row.problem = NOT_HANDED_TO_D7 % {"status": message.status}
+            return
         if bind:
             bind_d7_id(message, row.d7_message_id)
         lock_message(message)
@@ -128,7 +139,6 @@ def _apply_dlr(message, row):
         )
         if seen.exists():
             row.problem = DUPLICATE
-    row.message = message
     row.applied_at = timezone.now()
 
 
@@ -141,7 +151,9 @@ def _apply_fast(row, message_id):
     if signals.delivery_report_received.has_listeners():
         return False
     new, fields = outcome(row.level, row.message_status, row.err)
-    if not status.advance(message_id, new, match={"d7_message_id": row.d7_message_id}, **fields):
+    if not status.advance(
+        message_id, new, only_from=status.HANDED_TO_D7, match={"d7_message_id": row.d7_message_id}, **fields
+    ):
         return False
     row.message_id = message_id
     row.applied_at = timezone.now()

@@ -20,6 +20,7 @@ import ipaddress
 import logging
 
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import authentication, exceptions, permissions
 
 from d7sms import conf, webhook_urls
@@ -94,9 +95,23 @@ class TokenPermission(permissions.BasePermission):
         if allowed and not _allowed_ip(remote_addr(request), allowed):
             refuse(request, "address not in WEBHOOK_ALLOWED_IPS")
         kind, key = view.token_subject(**view.kwargs)
-        if not webhook_urls.check_token(kind, key, view.kwargs.get("token")):
+        try:
+            valid = webhook_urls.check_token(kind, key, view.kwargs.get("token"))
+        except ImproperlyConfigured as exc:
+            # No call can be told from a forgery with this secret: D7 retries reports later.
+            logger.error("Refused a %s webhook call: %s", kind, exc)
+            raise Unavailable() from None
+        if not valid:
             refuse(request, "invalid token")
         return True
+
+
+class Unavailable(exceptions.APIException):
+    """The installation cannot check calls now (its webhook secret is refused): 503."""
+
+    status_code = 503
+    default_detail = "Service unavailable: the webhook secret is not usable; see the server log."
+    default_code = "unavailable"
 
 
 def refuse(request, reason, exception=exceptions.PermissionDenied):

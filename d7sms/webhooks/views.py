@@ -6,6 +6,13 @@ committed. Anything else D7 reads as "try again": a 4xx names what was wrong wit
 authenticated call (which is stored anyway), a 503 says nothing could be stored. There is no
 serializer on this path: it is the hottest of the app, and the rules in
 :mod:`d7sms.webhooks.parsing` are both the validation and the schema.
+
+A busy database (SQLite's one writer at a time) is waited out inside the request
+(:mod:`d7sms.busy`): the transaction queues for the write lock, and is tried again for up to
+:attr:`Receiver.patience` seconds (10 for a DLR, 20 for a batch callback). D7 resends a DLR
+that was not ACKed, so a DLR that still cannot be stored gets a 503. D7 never resends a batch
+callback: one that cannot be applied in time is stored as it came (one short INSERT), answered
+ACK, and applied by housekeeping.
 """
 
 import logging
@@ -18,13 +25,16 @@ from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
-from d7sms import conf, webhook_urls
+from d7sms import busy, conf, webhook_urls
 from d7sms.models import BatchCallback, db_alias
 from d7sms.webhooks import callbacks, dlr, parsing, schema, security
 
 logger = logging.getLogger("d7sms.webhooks")
 
 ACK = "ACK/Jasmin"
+# Seconds storing a call as it came keeps trying, after applying it took a receiver's patience:
+# together they stay under the 30 s after which servers such as gunicorn kill a request.
+_STORE_PATIENCE = 5.0
 
 
 class PlainTextRenderer(BaseRenderer):
@@ -94,6 +104,11 @@ class Receiver(APIView):
     :class:`~d7sms.webhooks.security.TokenPermission`), stores and applies an authenticated call
     (``receive``), and stores one it cannot apply (``store_raw``)."""
 
+    #: Seconds a call keeps trying while the database is busy (see the module docstring).
+    patience = 10.0
+    #: The problem stored with a call that could not be applied, and the status answered then.
+    unapplied = ("not applied: storage error", 503)
+
     authentication_classes = (security.BasicAuthentication,)
     permission_classes = (security.TokenPermission,)
     # A project's global throttle must not turn D7's calls into 429s: callbacks are never resent.
@@ -121,7 +136,10 @@ class Receiver(APIView):
             params = parsing.query_params(request.META)
             if request.method == "POST":
                 params.update(request.data)
-            _committed(lambda: self.receive(params, addr, **kwargs))
+            busy.retry(
+                lambda: _committed(lambda: self.receive(params, addr, **kwargs)),
+                seconds=self.patience, what=f"a {self.kind} call",
+            )
         except parsing.TooLarge as exc:
             return self._refuse({**params, **exc.raw}, str(exc), exc.status, addr, kwargs)
         except parsing.Malformed as exc:
@@ -132,17 +150,23 @@ class Receiver(APIView):
             return self._refuse(params, "conflict: this D7 id belongs to another message", 200, addr, kwargs)
         except Exception:  # noqa: BLE001  (D7 must hear "retry", never a 500)
             logger.exception("Could not apply a %s call", self.kind)
-            return self._refuse(params, "not applied: storage error", 503, addr, kwargs)
+            problem, status = self.unapplied
+            return self._refuse(params, problem, status, addr, kwargs)
         return _text(ACK)
 
     def _refuse(self, params, problem, status, addr, kwargs):
         if status != 200:
             logger.warning("Did not apply a %s call: %s", self.kind, problem)
-        try:
-            with transaction.atomic(using=db_alias()):
+
+        def store():
+            with busy.write_transaction():
                 self.store_raw(params, problem, addr, **kwargs)
+
+        try:
+            busy.retry(store, seconds=_STORE_PATIENCE, what=f"storing a {self.kind} call")
         except Exception:  # noqa: BLE001
-            logger.exception("Could not store a %s call", self.kind)
+            # Kept in the log at least: its parameters (the token is in the URL, not here).
+            logger.exception("Could not store a %s call; its parameters: %r", self.kind, params)
             return _text("Service unavailable: the call could not be stored", 503)
         return _text(ACK if status == 200 else problem, status)
 
@@ -153,11 +177,10 @@ def _committed(work):
     A failing on-commit hook (such as a sendout refresh) raises after the commit; the call is
     stored and applied by then, so it is logged rather than reported as a storage failure.
     """
-    alias = db_alias()
     committed = []
     try:
-        with transaction.atomic(using=alias):
-            transaction.on_commit(lambda: committed.append(True), using=alias)
+        with busy.write_transaction():
+            transaction.on_commit(lambda: committed.append(True), using=db_alias())
             work()
     except Exception:
         if not committed:
@@ -209,6 +232,9 @@ class BatchCallbackReceiver(Receiver):
     """A D7 batch's callback or errback for one message of a sendout."""
 
     http_method_names = ["get"]
+    # D7 never sends it again: wait longer, and keep it for housekeeping rather than refuse it.
+    patience = 20.0
+    unapplied = (callbacks.NOT_APPLIED_YET, 200)
 
     def token_subject(self, sendout_key, **kwargs):
         return self.kind, sendout_key

@@ -6,7 +6,7 @@ asked or did not answer usably (network, server error): try again later.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from d7sms import api
+from d7sms import api, pause
 from d7sms.errors import D7Error, ServerError, TransportError
 from d7sms.models import AccountState
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--cached", action="store_true", help="Show the stored reading if it is recent.")
 
     def handle(self, *args, **options):
-        was_paused = AccountState.get().paused
+        was_paused = pause.is_paused(fresh=True)
         try:
             balance = api.get_balance(refresh=not options["cached"])
         except (TransportError, ServerError) as exc:
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         count = "ND (no limit)" if balance.sms_count is None else str(balance.sms_count)
         self.stdout.write(f"Balance: {amount}\nSMS count: {count}")
         state = AccountState.get()
-        if was_paused and not state.paused:
+        if was_paused and not pause.applies(state):
             self.stdout.write(self.style.SUCCESS("Sending resumed."))
-        elif state.paused:
+        elif pause.applies(state):
             self.stderr.write(f"Sending is still paused: {state.pause_reason}")
