@@ -83,13 +83,15 @@ def retry(work, *, seconds, what="a write", using=()):
         except OperationalError as exc:
             attempts += 1
             enclosed = any(connections[a].in_atomic_block for a in aliases)
-            if enclosed or not is_busy(exc) or time.monotonic() + wait > deadline:
+            remaining = deadline - time.monotonic()
+            if enclosed or not is_busy(exc) or remaining <= 0:
                 if is_busy(exc):
                     logger.warning("The database stayed busy through %d tries of %s.", attempts, what)
                 raise
             logger.info("The database is busy (%s); trying %s again.", exc, what)
-            # Jittered, so that writers that failed together do not come back together.
-            time.sleep(wait / 2 + random.uniform(0, wait / 2))
+            # Jittered, so that writers that failed together do not come back together; the
+            # last wait ends at the deadline, for one more try.
+            time.sleep(min(remaining, wait / 2 + random.uniform(0, wait / 2)))
             wait = min(_LONGEST_WAIT, wait * 2)
 
 

@@ -316,8 +316,9 @@ def test_batch_500s_retry_the_whole_chunk_each_recipient_once(fast, sandbox):
     assert set(sendout.messages.values_list("status", flat=True)) == {S.ACCEPTED}
     sent = [m["to"] for m in sandbox.accepted()]
     assert len(sent) == 100 == len(set(sent))
+    # Chunks whose retries fall due together may go in one call: at most the five first calls.
     stats = sandbox.stats()
-    assert stats["fault_500"] > 0 and stats["batches"] == 5
+    assert stats["fault_500"] > 0 and 1 <= stats["batches"] <= 5
 
 
 def test_batch_read_timeout_leaves_the_chunk_unknown(fast, sandbox):
