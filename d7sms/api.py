@@ -1,8 +1,9 @@
 """The public API: store messages, and enqueue them once the caller's transaction commits.
 
-Nothing is sent from inside the caller's transaction: work is enqueued with
-``transaction.on_commit``, so a caller that rolls back sends nothing, and the rows it wrote are
-gone too.
+Nothing is sent from inside the caller's transaction: work is enqueued once it commits
+(:func:`d7sms.tasks.after_commit`), so a caller that rolls back sends nothing, and the rows it
+wrote are gone too. The one exception is the locmem test backend, which records at the call as
+Django's locmem mail backend does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from d7sms import balance, creation, progress, status, tasks, validation
+from d7sms.backends import get_backend
 from d7sms.client import Balance
 from d7sms.models import FAILURES, Message, MessageStatus, SendMode, Sendout, db_alias
 from d7sms.recipients import InvalidNumber, clean_list, normalise
@@ -52,6 +54,7 @@ def send_sms(
     until then and can be cancelled until it fires. Raises ``ValidationError`` for a bad number,
     sender, content or time.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     try:
         number = normalise(to)
     except InvalidNumber as exc:
@@ -76,7 +79,7 @@ def send_sms(
         if held:
             tasks.hold(when=when, message_id=message.pk)
         else:
-            transaction.on_commit(lambda: tasks.enqueue_single([message.pk]), using=alias)
+            tasks.after_commit(lambda: tasks.enqueue_single([message.pk]))
     return message
 
 
@@ -108,6 +111,7 @@ def send_batch(
     sendout here until then, cancellable; with ``remote_schedule=True`` (batch mode only) it is
     handed to D7 at once with D7's ``schedule_at`` instead, and can no longer be cancelled.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     mode = SendMode(mode)
     text, hex_text, coding, parts = validation.content(content, hex_content, coding)
     sender = validation.sender(sender)
@@ -146,9 +150,9 @@ def send_batch(
         if held:
             tasks.hold(when=when, sendout_id=sendout.pk)
         elif mode == SendMode.BATCH:
-            transaction.on_commit(lambda: tasks.enqueue_batch_chunks(sendout.pk, ids), using=alias)
+            tasks.after_commit(lambda: tasks.enqueue_batch_chunks(sendout.pk, ids))
         else:
-            transaction.on_commit(lambda: tasks.enqueue_single(ids), using=alias)
+            tasks.after_commit(lambda: tasks.enqueue_single(ids))
     return sendout
 
 
@@ -158,6 +162,7 @@ def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message
     This is the deliberate way out of ``unknown`` (or a failure): the original row is never
     sent again. Refused (``ValidationError``) while the original is still on its way here.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     if message.status in (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING):
         raise ValidationError(f"Message {message.pk} is still {message.status}; cancel it instead.", code="in_progress")
     copy = creation.copy_of(message, user)
@@ -166,7 +171,7 @@ def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message
         creation.create_messages([copy], scheduled=False)
         if copy.sendout_id:
             progress.refresh(copy.sendout_id)
-        transaction.on_commit(lambda: tasks.enqueue_single([copy.pk]), using=alias)
+        tasks.after_commit(lambda: tasks.enqueue_single([copy.pk]))
     return copy
 
 
@@ -176,6 +181,7 @@ def retry_failed(sendout: Sendout, *, user: AbstractBaseUser | None = None) -> i
     Failed means failed, rejected, undelivered or expired; ``unknown`` messages are left to a
     person (:func:`resend`), since they may have arrived.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     alias = db_alias()
     with transaction.atomic(using=alias):
         originals = list(
@@ -188,7 +194,7 @@ def retry_failed(sendout: Sendout, *, user: AbstractBaseUser | None = None) -> i
         copies = creation.create_messages([creation.copy_of(m, user) for m in originals], scheduled=False)
         progress.refresh(sendout.pk)
         rows = [(m.pk, sendout.pk, sendout.mode) for m in copies]
-        transaction.on_commit(lambda: tasks.enqueue(rows), using=alias)
+        tasks.after_commit(lambda: tasks.enqueue(rows))
     return len(copies)
 
 

@@ -1,6 +1,14 @@
-"""System checks for the D7SMS settings (ids d7sms.E0xx for errors, d7sms.W0xx for warnings)."""
+"""System checks for the D7SMS settings (ids d7sms.E0xx for errors, d7sms.W0xx for warnings).
 
-from urllib.parse import urlsplit
+Checks that need production values (the credentials, an https callback URL) are deploy checks
+(``manage.py check --deploy``), so ``migrate``, ``showmigrations`` and ``manage.py test`` run
+without them, as django-anymail's do; sending without credentials fails at the call instead.
+How the settings fit the rest of the project (URLs, hosts, broker, cache, database) is checked
+in :mod:`d7sms.project_checks`. The README's Troubleshooting section lists every id.
+"""
+
+import difflib
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
@@ -9,6 +17,21 @@ from d7sms import conf
 from d7sms.recipients import SENDER_RULE, is_valid_sender
 
 BACKENDS = {"d7", "locmem", "console"}
+# Paths the client appends to BASE_URL itself; a BASE_URL ending in one doubles it.
+ENDPOINTS = ("/secure/sendbatch", "/secure/send", "/secure/balance", "/secure", "/ping")
+# Region codes people write for the United Kingdom that ISO 3166 spells GB.
+REGION_MISTAKES = {"UK": "GB", "EN": "GB", "ENG": "GB"}
+
+
+def shown(url):
+    """``url`` as a check may print it: any user:password part is masked."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return repr(url)
+    if "@" not in parts.netloc:
+        return repr(url)
+    return repr(urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])))
 
 
 def _url_problem(value):
@@ -31,12 +54,18 @@ def check_settings(app_configs=None, **kwargs):
     if user is not None and not isinstance(user, dict):
         return [Error("settings.D7SMS must be a dict.", id="d7sms.E000")]
     messages = []
-    unknown = sorted(set(user or {}) - set(conf.DEFAULTS))
+    unknown = sorted(set(user or {}) - set(conf.DEFAULTS), key=str)
     if unknown:
+        guesses = [
+            f"{name!r} -> {match[0]!r}"
+            for name in unknown
+            if (match := difflib.get_close_matches(str(name).upper(), conf.DEFAULTS, n=1))
+        ]
         messages.append(
             Warning(
-                f"Unknown D7SMS setting(s): {', '.join(unknown)}.",
-                hint="Check the spelling; known settings are listed in d7sms/conf.py.",
+                f"Unknown D7SMS setting(s): {', '.join(map(str, unknown))}.",
+                hint=(f"Did you mean {', '.join(guesses)}? " if guesses else "Check the spelling; ")
+                + "every setting is listed in the README's Settings section and in d7sms/conf.py.",
                 id="d7sms.W001",
             )
         )
@@ -47,17 +76,7 @@ def check_settings(app_configs=None, **kwargs):
         messages.append(
             Error(f"D7SMS['BACKEND'] is {backend!r}.", hint="Use 'd7', 'locmem', 'console' or a dotted path.", id="d7sms.E005")
         )
-    if backend == "d7" and not (s["USERNAME"] and s["PASSWORD"]):
-        messages.append(
-            Error(
-                "D7SMS['USERNAME'] and D7SMS['PASSWORD'] are required to send through D7.",
-                hint="Set them from the environment, or use BACKEND 'locmem' or 'console' in development.",
-                id="d7sms.E001",
-            )
-        )
-    problem = _url_problem(s["BASE_URL"])
-    if problem:
-        messages.append(Error(f"D7SMS['BASE_URL'] is not a usable URL: {problem}.", id="d7sms.E002"))
+    messages += _base_url_problems(s["BASE_URL"])
 
     callback = s["CALLBACK_BASE_URL"]
     if not callback:
@@ -71,13 +90,11 @@ def check_settings(app_configs=None, **kwargs):
     else:
         problem = _url_problem(callback)
         if problem:
-            messages.append(Error(f"D7SMS['CALLBACK_BASE_URL'] is not a usable URL: {problem}.", id="d7sms.E003"))
-        elif not settings.DEBUG and urlsplit(callback).scheme != "https":
             messages.append(
                 Error(
-                    "D7SMS['CALLBACK_BASE_URL'] must use https when DEBUG is off.",
-                    hint="Webhook URLs carry their authentication token; plain http exposes it.",
-                    id="d7sms.E004",
+                    f"D7SMS['CALLBACK_BASE_URL'] {shown(callback)} is not a usable URL: {problem}.",
+                    hint="Set it to this site's public URL, e.g. 'https://www.example.com'.",
+                    id="d7sms.E003",
                 )
             )
 
@@ -98,7 +115,13 @@ def check_settings(app_configs=None, **kwargs):
         import phonenumbers
 
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            messages.append(Error(f"D7SMS['DEFAULT_REGION'] {region!r} is not a known region code.", id="d7sms.E009"))
+            messages.append(
+                Error(
+                    f"D7SMS['DEFAULT_REGION'] {region!r} is not a known region code.",
+                    hint=_region_hint(region),
+                    id="d7sms.E009",
+                )
+            )
     for name in ("BATCH_CHUNK_SIZE", "SEND_CHUNK_SIZE", "MAX_RETRIES", "SENDING_TIMEOUT"):
         value = s[name]
         if not isinstance(value, int) or value < (0 if name == "MAX_RETRIES" else 1):
@@ -127,6 +150,76 @@ def check_settings(app_configs=None, **kwargs):
                 f"Q_CLUSTER['retry'] ({retry}) is not above Q_CLUSTER['timeout'] ({timeout}).",
                 hint="django-q2 then redelivers tasks that are still running; keep retry above timeout.",
                 id="d7sms.W004",
+            )
+        )
+    return messages
+
+
+def _base_url_problems(value):
+    problem = _url_problem(value)
+    if problem:
+        return [
+            Error(
+                f"D7SMS['BASE_URL'] {shown(value)} is not a usable URL: {problem}.",
+                hint="Leave it out for D7 ('https://rest-api.d7networks.com'), or give your Jasmin's "
+                "REST API, e.g. 'http://jasmin.example.com:8080'.",
+                id="d7sms.E002",
+            )
+        ]
+    path = urlsplit(value).path.rstrip("/")
+    endpoint = next((e for e in ENDPOINTS if path.lower().endswith(e)), None)
+    if endpoint is None:
+        return []
+    base = urlunsplit(urlsplit(value)._replace(path=path[: -len(endpoint)], query="", fragment=""))
+    return [
+        Error(
+            f"D7SMS['BASE_URL'] {shown(value)} ends in the endpoint {endpoint!r}: the client adds each "
+            f"endpoint itself, so a send would go to {shown(value.rstrip('/') + '/secure/send')}.",
+            hint=f"Set BASE_URL to the API's root: {shown(base)}.",
+            id="d7sms.E031",
+        )
+    ]
+
+
+def _region_hint(region):
+    import phonenumbers
+
+    text = str(region).strip()
+    guess = REGION_MISTAKES.get(text.upper())
+    if guess is None and text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        guess = text.upper()
+    if guess is None and text.lstrip("+").isdigit():
+        found = phonenumbers.region_code_for_country_code(int(text.lstrip("+")))
+        guess = None if found == phonenumbers.UNKNOWN_REGION else found
+    if guess:
+        return f"Did you mean {guess!r}? Use the ISO 3166 two-letter code of the country whose national numbers you send to."
+    return "Use the ISO 3166 two-letter code of the country whose national numbers you send to, e.g. 'GB' or 'DE'."
+
+
+@register(Tags.security, deploy=True)
+def check_production_settings(app_configs=None, **kwargs):
+    """What a site that sends through D7 needs in production: credentials and an https callback."""
+    user = getattr(settings, "D7SMS", None)
+    if user is not None and not isinstance(user, dict):
+        return []  # E000, from check_settings
+    s = conf.all_settings()
+    messages = []
+    if s["BACKEND"] == "d7" and not (s["USERNAME"] and s["PASSWORD"]):
+        messages.append(
+            Error(
+                "D7SMS['USERNAME'] and D7SMS['PASSWORD'] are required to send through D7.",
+                hint="Set them from the environment, or use BACKEND 'locmem' or 'console' in development.",
+                id="d7sms.E001",
+            )
+        )
+    callback = s["CALLBACK_BASE_URL"]
+    if callback and not _url_problem(callback) and not settings.DEBUG and urlsplit(callback).scheme != "https":
+        messages.append(
+            Error(
+                f"D7SMS['CALLBACK_BASE_URL'] {shown(callback)} must use https when DEBUG is off.",
+                hint="Webhook URLs carry their authentication token; plain http exposes it. "
+                f"Use {shown(urlunsplit(urlsplit(callback)._replace(scheme='https')))}.",
+                id="d7sms.E004",
             )
         )
     return messages
