@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from d7sms import conf
+from d7sms.conf import shown
 from d7sms.recipients import SENDER_RULE, is_valid_sender
 
 BACKENDS = {"d7", "locmem", "console"}
@@ -21,17 +22,6 @@ BACKENDS = {"d7", "locmem", "console"}
 ENDPOINTS = ("/secure/sendbatch", "/secure/send", "/secure/balance", "/secure", "/ping")
 # Region codes people write for the United Kingdom that ISO 3166 spells GB.
 REGION_MISTAKES = {"UK": "GB", "EN": "GB", "ENG": "GB"}
-
-
-def shown(url):
-    """``url`` as a check may print it: any user:password part is masked."""
-    try:
-        parts = urlsplit(str(url))
-    except ValueError:
-        return repr(url)
-    if "@" not in parts.netloc:
-        return repr(url)
-    return repr(urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])))
 
 
 def _url_problem(value):
@@ -213,10 +203,10 @@ def check_production_settings(app_configs=None, **kwargs):
             )
         )
     callback = s["CALLBACK_BASE_URL"]
-    if callback and not _url_problem(callback) and not settings.DEBUG and urlsplit(callback).scheme != "https":
+    if callback and not _url_problem(callback) and urlsplit(callback).scheme != "https":
         messages.append(
             Error(
-                f"D7SMS['CALLBACK_BASE_URL'] {shown(callback)} must use https when DEBUG is off.",
+                f"D7SMS['CALLBACK_BASE_URL'] {shown(callback)} must use https in production.",
                 hint="Webhook URLs carry their authentication token; plain http exposes it. "
                 f"Use {shown(urlunsplit(urlsplit(callback)._replace(scheme='https')))}.",
                 id="d7sms.E004",

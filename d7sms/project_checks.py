@@ -18,6 +18,7 @@ from django.http.request import validate_host
 from django.urls import NoReverseMatch, reverse
 
 from d7sms import conf, tasks
+from d7sms.conf import shown
 from d7sms.backends import is_local
 from d7sms.models import Message, db_alias
 
@@ -66,7 +67,7 @@ def check_callback_urls(app_configs=None, **kwargs):
         return [
             Error(
                 "d7sms.urls is not included in ROOT_URLCONF: the delivery reports D7 sends to "
-                f"{s['CALLBACK_BASE_URL']!r} have nowhere to go, and no message can be given a dlr-url.",
+                f"{shown(s['CALLBACK_BASE_URL'])} have nowhere to go, and no message can be given a dlr-url.",
                 hint='Add path("d7sms/", include("d7sms.urls")) to your urlpatterns.',
                 id="d7sms.E034",
             )
@@ -81,9 +82,10 @@ def check_callback_urls(app_configs=None, **kwargs):
         example = urljoin(base + "/", schema.lstrip("/").replace("schema/", "dlr/..."))
         return [
             Error(
-                f"D7SMS['CALLBACK_BASE_URL'] {s['CALLBACK_BASE_URL']!r} ends in {mount!r}, where d7sms.urls is "
-                f"mounted: the URLs given to D7 would repeat it ({example}) and every report would get a 404.",
-                hint=f"Set CALLBACK_BASE_URL to the site's root, {fixed!r}; the mount path is added to it.",
+                f"D7SMS['CALLBACK_BASE_URL'] {shown(s['CALLBACK_BASE_URL'])} ends in {mount!r}, where d7sms.urls is "
+                f"mounted: the URLs given to D7 would repeat it ({shown(example)[1:-1]}) and every report would "
+                "get a 404.",
+                hint=f"Set CALLBACK_BASE_URL to the site's root, {shown(fixed)}; the mount path is added to it.",
                 id="d7sms.E030",
             )
         ]
@@ -100,7 +102,7 @@ def _host_problem(s, allowed):
         return []
     return [
         Error(
-            f"D7SMS['CALLBACK_BASE_URL'] {s['CALLBACK_BASE_URL']!r} names the host {shown_host!r}, which "
+            f"D7SMS['CALLBACK_BASE_URL'] {shown(s['CALLBACK_BASE_URL'])} names the host {shown_host!r}, which "
             f"ALLOWED_HOSTS ({allowed!r}) does not allow: Django would answer every report D7 sends with "
             "400 Bad Request.",
             hint=f"Add {shown_host!r} to ALLOWED_HOSTS.",

@@ -239,3 +239,13 @@ def test_housekeeping_check_waits_for_migrate(cluster_settings, outside_a_test_r
         assert project_checks.check_housekeeping(databases=["default"]) == []
     finally:
         call_command("migrate", verbosity=0)
+
+
+def test_a_callback_url_with_basic_auth_is_shown_masked(settings):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["www.example.com"]
+    settings.D7SMS = {**settings.D7SMS, "CALLBACK_BASE_URL": "https://d7:s3cr3t-pw@hooks.example.com/d7sms"}
+    messages = project_checks.check_callback_urls() + project_checks.check_callback_host_deploy()
+    assert ids(messages) == ["d7sms.E030", "d7sms.E032"]
+    text = " ".join(f"{m.msg} {m.hint}" for m in messages)
+    assert "s3cr3t-pw" not in text and "***@hooks.example.com" in text
