@@ -181,9 +181,8 @@ def _region_hint(region):
     if guess is None and text.lstrip("+").isdigit():
         found = phonenumbers.region_code_for_country_code(int(text.lstrip("+")))
         guess = None if found == phonenumbers.UNKNOWN_REGION else found
-    if guess:
-        return f"Did you mean {guess!r}? Use the ISO 3166 two-letter code of the country whose national numbers you send to."
-    return "Use the ISO 3166 two-letter code of the country whose national numbers you send to, e.g. 'GB' or 'DE'."
+    rule = "Use the ISO 3166 two-letter code of the country whose national numbers you send to"
+    return f"Did you mean {guess!r}? {rule}." if guess else f"{rule}, e.g. 'GB' or 'DE'."
 
 
 @register(Tags.security, deploy=True)

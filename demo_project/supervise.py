@@ -98,7 +98,9 @@ class Supervisor:
                 raise KeyboardInterrupt
             gone = self.first_exited()
             if gone:
-                raise StartFailed(f"The {gone[0]} stopped while starting (exit status {gone[1]}); see its output above.")
+                raise StartFailed(
+                    f"The {gone[0]} stopped while starting (exit status {gone[1]}); see its output above."
+                )
             for name, port in list(waiting.items()):
                 with socket.socket() as s:
                     s.settimeout(0.5)

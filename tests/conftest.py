@@ -121,7 +121,8 @@ def pytest_sessionfinish(session, exitstatus):
     after = _tree_state()
     if before is None or after is None or before == after:
         return
-    session.config.stash[_CHANGED] = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+    changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+    session.config.stash[_CHANGED] = sorted(changed)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

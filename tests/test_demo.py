@@ -18,7 +18,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.demo
+pytestmark = [
+    pytest.mark.demo,
+    # Nothing here uses the suite's test database: once, in the SQLite pass, is enough.
+    pytest.mark.skipif(os.environ.get("D7SMS_TEST_DATABASE") == "postgres", reason="runs in the SQLite pass"),
+]
 
 
 def free_port():
@@ -130,7 +134,8 @@ STUBBORN = """
 import os, signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 # A grandchild in the same process group, as django-q2's workers are; it ignores SIGTERM too.
-subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
+IGNORE_AND_SLEEP = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
+subprocess.Popen([sys.executable, "-c", IGNORE_AND_SLEEP])
 print("ready", flush=True)
 time.sleep(300)
 """

@@ -85,7 +85,7 @@ def test_under_pytest_django(project):
 
 def test_the_pytest_plugin_is_installed_with_the_package():
     [plugin] = [e for e in entry_points(group="pytest11") if e.name == "d7sms"]
-    assert plugin.value == "d7sms.testing"
+    assert plugin.value == "d7sms.pytest_plugin"
 
 
 def test_the_plugin_costs_nothing_where_locmem_was_never_used(tmp_path):

@@ -21,5 +21,5 @@ def test_wheel_registers_the_pytest_plugin(built_wheel):
     wheel = zipfile.ZipFile(built_wheel)
     [entry_points] = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(entry_points).decode()
-    assert "[pytest11]" in text and "d7sms = d7sms.testing" in text
+    assert "[pytest11]" in text and "d7sms = d7sms.pytest_plugin" in text
 

@@ -31,7 +31,11 @@ import pytest
 
 from tests import readme_support as readme
 
-pytestmark = pytest.mark.readme
+pytestmark = [
+    pytest.mark.readme,
+    # Nothing here uses the suite's test database: once, in the SQLite pass, is enough.
+    pytest.mark.skipif(os.environ.get("D7SMS_TEST_DATABASE") == "postgres", reason="runs in the SQLite pass"),
+]
 
 PROJECT = "mysite"
 WHEELHOUSE = Path(sys.prefix) / "d7sms-wheelhouse"

@@ -12,7 +12,7 @@ then rolls back therefore stays in the outbox, while its rows are rolled back.)
 
 The outbox is empty at the start of every test, as ``mail.outbox`` is: Django's test cases
 give ``mail.outbox`` a new list before each test, and this outbox starts afresh whenever that
-list is a new one; under pytest, d7sms's pytest plugin (:mod:`d7sms.testing`) empties it, as
+list is a new one; under pytest, d7sms's plugin (:mod:`d7sms.pytest_plugin`) empties it, as
 pytest-django empties ``mail.outbox``. :func:`inject` makes the next calls fail as D7 would.
 """
 
