@@ -129,12 +129,13 @@ def user_env(venv):
 def fill_wheelhouse(pip, wheel):
     """Make sure the wheelhouse holds everything the README installs; download only what is missing."""
     WHEELHOUSE.mkdir(exist_ok=True)
-    offline = [pip, "install", "--dry-run", "--no-index", "--find-links", str(WHEELHOUSE), str(wheel), *REQUIREMENTS]
-    if subprocess.run(offline, capture_output=True, text=True, timeout=300).returncode == 0:
-        return
-    download = subprocess.run([pip, "download", "--dest", str(WHEELHOUSE), str(wheel), *REQUIREMENTS],
-                              capture_output=True, text=True, timeout=900)
-    assert download.returncode == 0, f"could not fill {WHEELHOUSE}:\n{download.stderr[-3000:]}"
+    # Resolving from the wheelhouse alone succeeds when it is complete (works with any pip).
+    offline = [pip, "download", "--no-index", "--find-links", str(WHEELHOUSE), "--dest", str(WHEELHOUSE),
+               str(wheel), *REQUIREMENTS]
+    if subprocess.run(offline, capture_output=True, text=True, timeout=300).returncode != 0:
+        download = subprocess.run([pip, "download", "--dest", str(WHEELHOUSE), str(wheel), *REQUIREMENTS],
+                                  capture_output=True, text=True, timeout=900)
+        assert download.returncode == 0, f"could not fill {WHEELHOUSE}:\n{download.stderr[-3000:]}"
     for copy in WHEELHOUSE.glob("d7sms-*.whl"):  # the wheel under test is always the fresh one
         copy.unlink()
 
