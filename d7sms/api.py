@@ -1,8 +1,9 @@
 """The public API: store messages, and enqueue them once the caller's transaction commits.
 
-Nothing is sent from inside the caller's transaction: work is enqueued with
-``transaction.on_commit``, so a caller that rolls back sends nothing, and the rows it wrote are
-gone too.
+Nothing is sent from inside the caller's transaction: work is enqueued once it commits
+(:func:`d7sms.tasks.after_commit`), so a caller that rolls back sends nothing, and the rows it
+wrote are gone too. The one exception is the locmem test backend, which records at the call as
+Django's locmem mail backend does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from d7sms import balance, creation, progress, sql, status, tasks, validation
+from d7sms.backends import get_backend
 from d7sms.client import Balance
 from d7sms.models import FAILURES, Message, MessageStatus, SendMode, Sendout, db_alias
 from d7sms.recipients import InvalidNumber, clean_list, normalise
@@ -54,6 +56,7 @@ def send_sms(
     until then and can be cancelled until it fires. Raises ``ValidationError`` for a bad number,
     sender, content or time.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     try:
         number = normalise(to)
     except InvalidNumber as exc:
@@ -78,7 +81,7 @@ def send_sms(
         if held:
             tasks.hold(when=when, message_id=message.pk)
         else:
-            transaction.on_commit(lambda: tasks.enqueue_single([message.pk]), using=alias)
+            tasks.after_commit(lambda: tasks.enqueue_single([message.pk]))
     return message
 
 
@@ -115,6 +118,7 @@ def send_batch(
     the sendout, every later one (however many race) returns that same sendout and sends
     nothing. ``sendout.repeated`` tells which happened.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     mode = SendMode(mode)
     key = _uuid_or_none(idempotency_key)
     text, hex_text, coding, parts = validation.content(content, hex_content, coding)
@@ -168,9 +172,9 @@ def _store_sendout(numbers, key, held, user, **fields):
         if held:
             tasks.hold(when=when, sendout_id=sendout.pk)
         elif mode == SendMode.BATCH:
-            transaction.on_commit(lambda: tasks.enqueue_batch_chunks(sendout.pk, ids), using=alias)
+            tasks.after_commit(lambda: tasks.enqueue_batch_chunks(sendout.pk, ids))
         else:
-            transaction.on_commit(lambda: tasks.enqueue_single(ids), using=alias)
+            tasks.after_commit(lambda: tasks.enqueue_single(ids))
     return sendout
 
 
@@ -206,6 +210,7 @@ def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | N
 
     Messages already sent again, or still on their way here, are passed over.
     """
+    get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     ids = [getattr(m, "pk", m) for m in messages]
     alias = db_alias()
     with transaction.atomic(using=alias):
@@ -219,7 +224,7 @@ def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | N
             progress.refresh(sendout_id)
         modes = dict(Sendout.objects.filter(pk__in=sendout_ids).values_list("pk", "mode"))
         rows = [(c.pk, c.sendout_id, modes.get(c.sendout_id)) for c in copies]
-        transaction.on_commit(lambda: tasks.enqueue(rows), using=alias)
+        tasks.after_commit(lambda: tasks.enqueue(rows))
     return copies
 
 

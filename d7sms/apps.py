@@ -10,7 +10,7 @@ class D7SMSConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from d7sms import checks  # noqa: F401  (registers the system checks)
+        from d7sms import checks, project_checks  # noqa: F401  (registers the system checks)
         from d7sms.webhooks.security import RedactTokens
 
         # Django's request logger writes the path of every 4xx and 5xx; a receiver's path

@@ -1,14 +1,27 @@
-"""System checks for the D7SMS settings (ids d7sms.E0xx for errors, d7sms.W0xx for warnings)."""
+"""System checks for the D7SMS settings (ids d7sms.E0xx for errors, d7sms.W0xx for warnings).
 
-from urllib.parse import urlsplit
+Checks that need production values (the credentials, an https callback URL) are deploy checks
+(``manage.py check --deploy``), so ``migrate``, ``showmigrations`` and ``manage.py test`` run
+without them, as django-anymail's do; sending without credentials fails at the call instead.
+How the settings fit the rest of the project (URLs, hosts, broker, cache, database) is checked
+in :mod:`d7sms.project_checks`. The README's Troubleshooting section lists every id.
+"""
+
+import difflib
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from d7sms import conf
+from d7sms.conf import shown
 from d7sms.recipients import SENDER_RULE, is_valid_sender
 
 BACKENDS = {"d7", "locmem", "console"}
+# Paths the client appends to BASE_URL itself; a BASE_URL ending in one doubles it.
+ENDPOINTS = ("/secure/sendbatch", "/secure/send", "/secure/balance", "/secure", "/ping")
+# Region codes people write for the United Kingdom that ISO 3166 spells GB.
+REGION_MISTAKES = {"UK": "GB", "EN": "GB", "ENG": "GB"}
 
 
 def _url_problem(value):
@@ -31,12 +44,18 @@ def check_settings(app_configs=None, **kwargs):
     if user is not None and not isinstance(user, dict):
         return [Error("settings.D7SMS must be a dict.", id="d7sms.E000")]
     messages = []
-    unknown = sorted(set(user or {}) - set(conf.DEFAULTS))
+    unknown = sorted(set(user or {}) - set(conf.DEFAULTS), key=str)
     if unknown:
+        guesses = [
+            f"{name!r} -> {match[0]!r}"
+            for name in unknown
+            if (match := difflib.get_close_matches(str(name).upper(), conf.DEFAULTS, n=1))
+        ]
         messages.append(
             Warning(
-                f"Unknown D7SMS setting(s): {', '.join(unknown)}.",
-                hint="Check the spelling; known settings are listed in d7sms/conf.py.",
+                f"Unknown D7SMS setting(s): {', '.join(map(str, unknown))}.",
+                hint=(f"Did you mean {', '.join(guesses)}? " if guesses else "Check the spelling; ")
+                + "every setting is listed in the README's Settings section and in d7sms/conf.py.",
                 id="d7sms.W001",
             )
         )
@@ -47,17 +66,7 @@ def check_settings(app_configs=None, **kwargs):
         messages.append(
             Error(f"D7SMS['BACKEND'] is {backend!r}.", hint="Use 'd7', 'locmem', 'console' or a dotted path.", id="d7sms.E005")
         )
-    if backend == "d7" and not (s["USERNAME"] and s["PASSWORD"]):
-        messages.append(
-            Error(
-                "D7SMS['USERNAME'] and D7SMS['PASSWORD'] are required to send through D7.",
-                hint="Set them from the environment, or use BACKEND 'locmem' or 'console' in development.",
-                id="d7sms.E001",
-            )
-        )
-    problem = _url_problem(s["BASE_URL"])
-    if problem:
-        messages.append(Error(f"D7SMS['BASE_URL'] is not a usable URL: {problem}.", id="d7sms.E002"))
+    messages += _base_url_problems(s["BASE_URL"])
 
     callback = s["CALLBACK_BASE_URL"]
     if not callback:
@@ -71,13 +80,11 @@ def check_settings(app_configs=None, **kwargs):
     else:
         problem = _url_problem(callback)
         if problem:
-            messages.append(Error(f"D7SMS['CALLBACK_BASE_URL'] is not a usable URL: {problem}.", id="d7sms.E003"))
-        elif not settings.DEBUG and urlsplit(callback).scheme != "https":
             messages.append(
                 Error(
-                    "D7SMS['CALLBACK_BASE_URL'] must use https when DEBUG is off.",
-                    hint="Webhook URLs carry their authentication token; plain http exposes it.",
-                    id="d7sms.E004",
+                    f"D7SMS['CALLBACK_BASE_URL'] {shown(callback)} is not a usable URL: {problem}.",
+                    hint="Set it to this site's public URL, e.g. 'https://www.example.com'.",
+                    id="d7sms.E003",
                 )
             )
 
@@ -98,7 +105,13 @@ def check_settings(app_configs=None, **kwargs):
         import phonenumbers
 
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            messages.append(Error(f"D7SMS['DEFAULT_REGION'] {region!r} is not a known region code.", id="d7sms.E009"))
+            messages.append(
+                Error(
+                    f"D7SMS['DEFAULT_REGION'] {region!r} is not a known region code.",
+                    hint=_region_hint(region),
+                    id="d7sms.E009",
+                )
+            )
     for name in ("BATCH_CHUNK_SIZE", "SEND_CHUNK_SIZE", "SEND_WINDOW", "MAX_RETRIES", "SENDING_TIMEOUT"):
         value = s[name]
         if not isinstance(value, int) or value < (0 if name == "MAX_RETRIES" else 1):
@@ -158,15 +171,14 @@ def check_webhooks(app_configs=None, **kwargs):
         problems = []
     if problems and not webhook_urls.local_d7():
         for name, why in problems:
-            derived = not secret
-            messages.append(
-                Error(
-                    f"{name} cannot protect the webhook URLs: {why}. Anyone could forge delivery reports, "
-                    "so d7sms refuses to send or receive with it while BASE_URL is not on this host.",
-                    hint=webhook_urls.SECRET_HINT,
-                    id="d7sms.E020" if derived else "d7sms.E021",
-                )
+            text = (
+                f"{name} cannot protect the webhook URLs: {why}. Anyone could forge delivery reports, "
+                "so d7sms refuses to send or receive with it while BASE_URL is not on this host."
             )
+            if secret:
+                messages.append(Error(text, hint=webhook_urls.SECRET_HINT, id="d7sms.E021"))
+            else:
+                messages.append(Error(text, hint=webhook_urls.SECRET_HINT, id="d7sms.E020"))
     callback = s["CALLBACK_BASE_URL"]
     if callback and not _url_problem(callback) and urlsplit(callback).password:
         messages.append(
@@ -177,55 +189,7 @@ def check_webhooks(app_configs=None, **kwargs):
                 id="d7sms.E022",
             )
         )
-    if callback:
-        try:
-            webhook_urls.ready()
-        except webhook_urls.MissingRoutes:
-            messages.append(
-                Error(
-                    "The d7sms webhook URLs are not in the URLconf (reverse('d7sms:dlr') fails): "
-                    "D7 could not report back, so nothing would be sent.",
-                    hint=webhook_urls.INCLUDE_HINT,
-                    id="d7sms.E023",
-                )
-            )
-        except ImproperlyConfigured:
-            pass  # a refused secret: d7sms.E020/E021/E024 say it
-    messages.extend(_throttle_cache_problems(s))
     return messages
-
-
-def _throttle_cache_problems(s):
-    if not s["THROUGHPUT"]:
-        return []
-    from django.core.cache import caches
-    from django.core.cache.backends.dummy import DummyCache
-    from django.core.cache.backends.locmem import LocMemCache
-
-    alias = s["CACHE_ALIAS"]
-    try:
-        cache = caches[alias]
-    except Exception as exc:  # noqa: BLE001  (InvalidCacheBackendError and friends)
-        return [Error(f"D7SMS['CACHE_ALIAS'] {alias!r} is not a usable cache: {exc}", id="d7sms.E025")]
-    if isinstance(cache, DummyCache):
-        return [
-            Error(
-                f"D7SMS['THROUGHPUT'] needs a cache that counts, but the {alias!r} cache is a DummyCache "
-                "(it stores nothing): every process would only throttle itself.",
-                hint="Point D7SMS['CACHE_ALIAS'] at a Redis or Memcached cache shared by every worker.",
-                id="d7sms.E025",
-            )
-        ]
-    if isinstance(cache, LocMemCache):
-        return [
-            Warning(
-                f"D7SMS['THROUGHPUT'] is counted in the {alias!r} cache, a local-memory cache: each process "
-                "counts on its own, so together the workers send faster than THROUGHPUT.",
-                hint="Point D7SMS['CACHE_ALIAS'] at a Redis or Memcached cache shared by every worker.",
-                id="d7sms.W021",
-            )
-        ]
-    return []
 
 
 @register(Tags.security, deploy=True)
@@ -251,3 +215,72 @@ def check_webhooks_deploy(app_configs=None, **kwargs):
         )
         for name, why in problems
     ]
+
+
+def _base_url_problems(value):
+    problem = _url_problem(value)
+    if problem:
+        return [
+            Error(
+                f"D7SMS['BASE_URL'] {shown(value)} is not a usable URL: {problem}.",
+                hint="Leave it out for D7 ('https://rest-api.d7networks.com'), or give your Jasmin's "
+                "REST API, e.g. 'http://jasmin.example.com:8080'.",
+                id="d7sms.E002",
+            )
+        ]
+    path = urlsplit(value).path.rstrip("/")
+    endpoint = next((e for e in ENDPOINTS if path.lower().endswith(e)), None)
+    if endpoint is None:
+        return []
+    base = urlunsplit(urlsplit(value)._replace(path=path[: -len(endpoint)], query="", fragment=""))
+    return [
+        Error(
+            f"D7SMS['BASE_URL'] {shown(value)} ends in the endpoint {endpoint!r}: the client adds each "
+            f"endpoint itself, so a send would go to {shown(value.rstrip('/') + '/secure/send')}.",
+            hint=f"Set BASE_URL to the API's root: {shown(base)}.",
+            id="d7sms.E031",
+        )
+    ]
+
+
+def _region_hint(region):
+    import phonenumbers
+
+    text = str(region).strip()
+    guess = REGION_MISTAKES.get(text.upper())
+    if guess is None and text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        guess = text.upper()
+    if guess is None and text.lstrip("+").isdigit():
+        found = phonenumbers.region_code_for_country_code(int(text.lstrip("+")))
+        guess = None if found == phonenumbers.UNKNOWN_REGION else found
+    rule = "Use the ISO 3166 two-letter code of the country whose national numbers you send to"
+    return f"Did you mean {guess!r}? {rule}." if guess else f"{rule}, e.g. 'GB' or 'DE'."
+
+
+@register(Tags.security, deploy=True)
+def check_production_settings(app_configs=None, **kwargs):
+    """What a site that sends through D7 needs in production: credentials and an https callback."""
+    user = getattr(settings, "D7SMS", None)
+    if user is not None and not isinstance(user, dict):
+        return []  # E000, from check_settings
+    s = conf.all_settings()
+    messages = []
+    if s["BACKEND"] == "d7" and not (s["USERNAME"] and s["PASSWORD"]):
+        messages.append(
+            Error(
+                "D7SMS['USERNAME'] and D7SMS['PASSWORD'] are required to send through D7.",
+                hint="Set them from the environment, or use BACKEND 'locmem' or 'console' in development.",
+                id="d7sms.E001",
+            )
+        )
+    callback = s["CALLBACK_BASE_URL"]
+    if callback and not _url_problem(callback) and urlsplit(callback).scheme != "https":
+        messages.append(
+            Error(
+                f"D7SMS['CALLBACK_BASE_URL'] {shown(callback)} must use https in production.",
+                hint="Webhook URLs carry their authentication token; plain http exposes it. "
+                f"Use {shown(urlunsplit(urlsplit(callback)._replace(scheme='https')))}.",
+                id="d7sms.E004",
+            )
+        )
+    return messages

@@ -1,10 +1,12 @@
 """The ``D7SMS`` settings dict, read lazily so ``override_settings`` works in tests.
 
 Every module reads configuration through :func:`get` (or :func:`all_settings`); nothing is
-cached at import time.
+cached at import time. The README's Settings section describes every key of :data:`DEFAULTS`
+(tests/test_docs.py keeps the two in step).
 """
 
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
@@ -16,10 +18,9 @@ DEFAULTS = {
     "PASSWORD": "",
     # Sender used when a message names none: up to 11 alphanumerics or a number.
     "DEFAULT_SENDER": "",
-    # The public URL of this site, as D7 must call it back (no trailing path needed).
+    # The public URL of this site, as D7 must call it back, without d7sms's mount path (the
+    # URLs are reversed, so the path where d7sms.urls is included is added to it).
     "CALLBACK_BASE_URL": "",
-    # Mount point of d7sms.urls under CALLBACK_BASE_URL.
-    "URL_PREFIX": "/d7sms/",
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 30.0,
     # (single part, per part when split) sizes; gateways differ, so they are settings.
@@ -106,3 +107,14 @@ def get(name):
         raise KeyError(f"Unknown D7SMS setting {name!r}.")
     user = getattr(django_settings, "D7SMS", None) or {}
     return user.get(name, DEFAULTS[name])
+
+
+def shown(url):
+    """``repr(url)`` for a message (a check's, an error's), with any ``user:password@`` masked."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return repr(url)
+    if "@" not in parts.netloc:
+        return repr(url)
+    return repr(urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])))

@@ -14,6 +14,7 @@
 import logging
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from d7sms import balance, conf, progress, sql, status, tasks
@@ -49,7 +50,7 @@ def run():
         done["balance"] = None if reading is None else str(reading.balance)
         if resumed:
             tasks.sweep(everything=True)
-    except D7Error as error:
+    except (D7Error, ImproperlyConfigured) as error:
         logger.warning("Balance check failed: %s", error)
         done["balance"] = None
     done["swept"] = tasks.sweep()

@@ -21,13 +21,13 @@ import os
 import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from d7sms import busy, conf, pause, scheduling, sending, sql, status
-from d7sms.backends import is_local
-from d7sms.models import Message, MessageStatus, SendMode
+from d7sms.backends import backend_class, is_local
+from d7sms.models import Message, MessageStatus, SendMode, db_alias
 
 SINGLE_TASK = "d7sms.tasks.single_task"
 BATCH_CHUNK_TASK = "d7sms.tasks.batch_chunk_task"
@@ -45,6 +45,19 @@ def is_sync():
     """True when sends run in the calling process rather than on the cluster."""
     value = conf.get("SYNC")
     return is_local() if value is None else bool(value)
+
+
+def after_commit(func):
+    """Run ``func`` (an enqueue) once the caller's transaction on the d7sms database commits.
+
+    With a test backend that records at the call (locmem) in SYNC mode it runs at once, as
+    Django's locmem mail backend records at once: a test then sees ``d7sms.outbox`` inside a
+    ``TestCase``, whose transaction never commits.
+    """
+    if is_sync() and backend_class().records_at_call:
+        func()
+    else:
+        transaction.on_commit(func, using=db_alias())
 
 
 def _broker():
@@ -237,6 +250,16 @@ def drop_schedule(*, sendout_id=None, message_id=None):
     from django_q.models import Schedule
 
     return Schedule.objects.filter(name=schedule_name(sendout_id, message_id)).delete()[0] > 0
+
+
+def housekeeping_scheduled():
+    """True when the housekeeping schedule exists; None when django-q2's tables are not migrated."""
+    from django_q.models import Schedule
+
+    alias = router.db_for_read(Schedule)
+    if Schedule._meta.db_table not in connections[alias].introspection.table_names():
+        return None
+    return Schedule.objects.using(alias).filter(name=HOUSEKEEPING_SCHEDULE).exists()
 
 
 def ensure_housekeeping():

@@ -9,7 +9,7 @@ any longer stretch holds.
 
 A cache that cannot count (a DummyCache keeps nothing, so every ``incr`` fails; or a cache that
 is down) would make a worker retry for ever at full CPU. The process then counts on its own
-(each process at THROUGHPUT), says so once in the log, and check ``d7sms.E025`` names the cache.
+(each process at THROUGHPUT), says so once in the log, and check ``d7sms.E035`` names the cache.
 """
 
 import logging

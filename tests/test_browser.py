@@ -2,7 +2,8 @@
 
 Drives Debian's Chromium (``/usr/bin/chromium``) with Playwright against a live server whose
 sends go to the sandbox, which calls the live server back with its reports. Screenshots are
-saved in ``tests/artifacts/``.
+saved in ``artifacts/screenshots/`` (ignored by git), or where ``D7SMS_SCREENSHOT_DIR`` says:
+``make screenshots`` refreshes the README's, in ``docs/screenshots/``.
 """
 
 import os
@@ -26,7 +27,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / (os.environ.get("D7SMS_SCREENSHOT_DIR") or "artifacts/screenshots")
 
 pytestmark = [
     pytest.mark.browser,
@@ -79,7 +81,7 @@ def staff(django_user_model):
 
 
 def shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 

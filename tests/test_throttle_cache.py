@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from d7sms.checks import check_webhooks
+from d7sms.project_checks import check_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,9 +52,9 @@ def test_a_cache_that_cannot_count_throttles_the_process_instead_of_spinning(ali
 
 def test_check_says_the_throttle_needs_a_counting_cache(settings):
     settings.D7SMS = {**settings.D7SMS, "THROUGHPUT": 10, "CACHE_ALIAS": "dummy"}
-    assert [m.id for m in check_webhooks()] == ["d7sms.E025"]
+    assert [m.id for m in check_cache()] == ["d7sms.E035"]
     settings.D7SMS = {**settings.D7SMS, "CACHE_ALIAS": "default"}
-    expected = ["d7sms.W021"] if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache") else []
-    assert [m.id for m in check_webhooks()] == expected
+    expected = ["d7sms.W030"] if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache") else []
+    assert [m.id for m in check_cache()] == expected
     settings.D7SMS = {**settings.D7SMS, "THROUGHPUT": None, "CACHE_ALIAS": "dummy"}
-    assert check_webhooks() == []
+    assert check_cache() == []

@@ -176,6 +176,7 @@ def test_the_demo_pointed_at_the_real_d7_fails_check_until_it_has_its_own_key(tm
         DJANGO_SETTINGS_MODULE="demo_project.settings", D7SMS_DATA_DIR=str(tmp_path),
         D7SMS_BASE_URL=REAL_D7, D7SMS_USERNAME="me", D7SMS_PASSWORD="real-password",
         D7SMS_CALLBACK_BASE_URL="https://sms.example.com",
+        DJANGO_ALLOWED_HOSTS="sms.example.com",
     )
     check = [sys.executable, "manage.py", "check"]
     refused = subprocess.run(check, cwd=root, env=env, capture_output=True, text=True, timeout=60)

@@ -6,6 +6,11 @@ authentication, not only the 403 in front of it.
 """
 
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -19,6 +24,8 @@ from schemathesis import GenerationMode
 from d7sms.models import Sendout, Message
 from d7sms.webhook_urls import ANY_DLR_KEY, make_token
 from tests.webhook_support import dlr_path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +113,24 @@ def test_any_parameters_on_a_valid_url_never_meet_a_server_error(client, params,
     )
     response = getattr(client, method)(dlr_path(message.pk), params)
     assert response.status_code in (200, 400)
+
+
+def test_schema_is_served_without_any_drf_settings(tmp_path):
+    """A project that sets neither REST_FRAMEWORK nor drf-spectacular's settings, nor lists
+    drf_spectacular in INSTALLED_APPS (the views are imported fresh in their own process)."""
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "assert not hasattr(settings, 'REST_FRAMEWORK')\n"
+        "from django.test import Client\n"
+        "from django.test.utils import setup_test_environment; setup_test_environment()\n"
+        "response = Client().get('/d7sms/schema/', {'format': 'json'})\n"
+        "print(response.status_code, sorted(response.json()['paths']))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT),
+           "D7SMS_TEST_WITHOUT_DRF_SETTINGS": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("200 ") and "/d7sms/dlr/{message_id}/{token}/" in result.stdout
+    assert "Warning" not in result.stderr, result.stderr  # quiet when healthy

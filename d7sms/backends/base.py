@@ -25,6 +25,10 @@ class BaseBackend(ABC):
     """Send messages somewhere. Subclasses implement :meth:`send_message`, :meth:`send_chunk`
     and :meth:`balance`."""
 
+    #: True for a test backend that records at the call, as Django's locmem mail backend does:
+    #: in SYNC mode its sends then run at once rather than when the caller's transaction commits.
+    records_at_call = False
+
     @abstractmethod
     def send_message(self, message):
         """Send one :class:`~d7sms.models.Message` through ``/secure/send``; return D7's message id."""

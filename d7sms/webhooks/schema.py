@@ -6,6 +6,7 @@ Every parameter's type, length, pattern and choices come from
 what the receivers accept.
 """
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -53,8 +54,15 @@ def _form_field(rule):
     return serializers.CharField(max_length=rule.max_length, **common)
 
 
+_forms = {}
+
+
 def _form(name, rules):
-    return inline_serializer(name, fields={rule.name: _form_field(rule) for rule in rules})
+    # One serializer per name: two of the same name are two schema components to drf-spectacular,
+    # which then warns on every request for the schema.
+    if name not in _forms:
+        _forms[name] = inline_serializer(name, fields={rule.name: _form_field(rule) for rule in rules})
+    return _forms[name]
 
 
 _TOKEN = OpenApiParameter(
@@ -82,9 +90,28 @@ _RESPONSES = {
 }
 
 
+def _on_spectacular(view_decorator):
+    """``view_decorator`` (an ``extend_schema_view``), built on drf-spectacular's AutoSchema.
+
+    ``extend_schema`` on a view method subclasses the method's own schema class if it has one,
+    else DRF's global DEFAULT_SCHEMA_CLASS, read when the view module is imported. A project
+    that never names drf-spectacular there would get DRF's AutoSchema, whose get_operation
+    drf-spectacular cannot call: the schema view answered 500. So each method names its own.
+    """
+
+    def decorate(view):
+        for name in ("get", "post"):
+            method = view.__dict__.get(name) or getattr(view, name, None)
+            if method is not None and "schema" not in getattr(method, "kwargs", {}):
+                method.kwargs = {**getattr(method, "kwargs", {}), "schema": AutoSchema}
+        return view_decorator(view)
+
+    return decorate
+
+
 def _dlr_views(name, path_params):
     common = {"responses": _RESPONSES, "tags": ["delivery reports"], "auth": []}
-    return extend_schema_view(
+    return _on_spectacular(extend_schema_view(
         get=extend_schema(
             operation_id=f"{name}_get",
             summary="Receive a DLR (dlr-method GET)",
@@ -98,11 +125,11 @@ def _dlr_views(name, path_params):
             request={"application/x-www-form-urlencoded": _form("DeliveryReportForm", DLR_RULES)},
             **common,
         ),
-    )
+    ))
 
 
 def _batch_views(name, summary, rules):
-    return extend_schema_view(
+    return _on_spectacular(extend_schema_view(
         get=extend_schema(
             operation_id=name,
             summary=summary,
@@ -111,7 +138,7 @@ def _batch_views(name, summary, rules):
             tags=["batch callbacks"],
             auth=[],
         )
-    )
+    ))
 
 
 dlr_schema = _dlr_views("dlr", [_MESSAGE_ID, _TOKEN])

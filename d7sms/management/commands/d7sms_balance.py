@@ -1,9 +1,11 @@
 """``manage.py d7sms_balance``: read the D7 account balance; a successful read lifts a pause.
 
-Exit codes: 0 read; 1 D7 refused the request (e.g. wrong credentials); 3 D7 could not be
-asked or did not answer usably (network, server error): try again later.
+Exit codes: 0 read; 1 D7 refused the request (e.g. wrong credentials) or there are no
+credentials to ask with; 3 D7 could not be asked or did not answer usably (network, server
+error): try again later.
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from d7sms import api, pause
@@ -28,6 +30,8 @@ class Command(BaseCommand):
             raise CommandError(f"Could not read the balance: {exc}", returncode=EXIT_UNREACHABLE) from None
         except D7Error as exc:
             raise CommandError(f"D7 refused the balance request: {exc}", returncode=EXIT_REFUSED) from None
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
         amount = "ND (no limit)" if balance.balance is None else str(balance.balance)
         count = "ND (no limit)" if balance.sms_count is None else str(balance.sms_count)
         self.stdout.write(f"Balance: {amount}\nSMS count: {count}")

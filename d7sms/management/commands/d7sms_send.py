@@ -1,12 +1,13 @@
 """``manage.py d7sms_send``: send (or schedule) one text to one or more numbers.
 
-Exit codes: 0 stored and queued (or scheduled); 2 invalid arguments (a number, the text, the
-sender or the time); 3 stored, but sending is paused until a balance check succeeds.
+Exit codes: 0 stored and queued (or scheduled); 1 the backend cannot send (no credentials),
+nothing stored; 2 invalid arguments (a number, the text, the sender or the time); 3 stored, but
+sending is paused until a balance check succeeds.
 """
 
 import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -57,6 +58,8 @@ class Command(BaseCommand):
                 self.stdout.write(self._describe_sendout(sendout))
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages), returncode=EXIT_INVALID) from None
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         if pause.is_paused(fresh=True):
             raise CommandError(
                 "Stored, but sending is paused (D7 refused the credentials or the account has no credit); "

@@ -1,10 +1,13 @@
-"""``manage.py d7sms_setup``: create the housekeeping schedule; safe to run on every deploy."""
+"""``manage.py d7sms_setup``: create the housekeeping schedule; safe to run on every deploy.
+
+Like every command it runs the system checks first, which say what else the project lacks
+(a broker that can be imported, a shared cache for THROUGHPUT, the SQLite options).
+"""
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.management.base import BaseCommand
 
-from d7sms import conf, tasks
+from d7sms import tasks
 
 
 class Command(BaseCommand):
@@ -16,9 +19,3 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} schedule {schedule.name!r}: every {schedule.minutes} minute(s).")
         if not getattr(settings, "Q_CLUSTER", None):
             self.stderr.write("settings.Q_CLUSTER is not set: run a django-q2 cluster (manage.py qcluster) to send.")
-        backend = caches[conf.get("CACHE_ALIAS")].__class__.__name__
-        if conf.get("THROUGHPUT") and backend in ("LocMemCache", "DummyCache"):
-            self.stderr.write(
-                f"THROUGHPUT is set but the {conf.get('CACHE_ALIAS')!r} cache is a {backend}: "
-                "each process would throttle on its own. Use Redis, Memcached or the database cache."
-            )
