@@ -6,7 +6,8 @@
 - local schedules that are due fire (also those missed while the cluster was down);
 - the balance is read; a successful read lifts a pause;
 - queued messages that are due but have no live task are enqueued again;
-- delivery reports that arrived before their message's D7 id was known are applied.
+- delivery reports that arrived before their message's D7 id was known are applied;
+- recipient lists uploaded while composing and never sent are deleted after a day.
 """
 
 import logging
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from d7sms import balance, conf, sql, status, tasks
 from d7sms.errors import D7Error
-from d7sms.models import Message, MessageStatus
+from d7sms.models import ComposeUpload, Message, MessageStatus
 from d7sms.webhooks import dlr
 
 logger = logging.getLogger("d7sms.housekeeping")
@@ -39,6 +40,12 @@ def expire_stuck(now=None):
             return total
 
 
+def purge_uploads(now=None):
+    """Delete compose uploads older than ComposeUpload.MAX_AGE; return how many."""
+    limit = (now or timezone.now()) - timedelta(seconds=ComposeUpload.MAX_AGE)
+    return ComposeUpload.objects.filter(created_at__lt=limit).delete()[0]
+
+
 def run():
     """One housekeeping pass; return what it did, by step."""
     done = {"stuck": expire_stuck(), "fired": tasks.fire_task()}
@@ -52,4 +59,5 @@ def run():
         done["balance"] = None
     done["swept"] = tasks.sweep()
     done["orphans_applied"] = dlr.apply_bound_orphans()
+    done["uploads_purged"] = purge_uploads()
     return done
