@@ -221,3 +221,42 @@ def test_templates_are_edited_in_the_admin(sender_client, sender_user):
     assert response.status_code == 302 and MessageTemplate.objects.get().sender == "Shop"
     listing = sender_client.get("/admin/d7sms/messagetemplate/").content.decode()
     assert "<code>{name}</code>" in listing
+
+
+# -- following it through -------------------------------------------------------------------------
+
+
+def _sent(sender_client, locmem, django_capture_on_commit_callbacks, rows=CUSTOMERS):
+    response = sender_client.post(URL, form(upload=xlsx(rows), sender_column="shop"))
+    with django_capture_on_commit_callbacks(execute=True):
+        sender_client.post(URL, {"draft": draft_of(response), "_action": "confirm"})
+    return Sendout.objects.get()
+
+
+def test_the_sendout_page_shows_each_recipients_message_and_columns(sender_client, locmem, django_capture_on_commit_callbacks):
+    sendout = _sent(sender_client, locmem, django_capture_on_commit_callbacks)
+    html = sender_client.get(f"/admin/d7sms/sendout/{sendout.pk}/change/").content.decode()
+    assert 'id="d7-recipients"' in html
+    assert "Hi Zoë, your order in Köln is ready" in html and "07911 123450" in html
+    assert '<th class="d7-uploaded">first name</th>' in html
+    message = sendout.messages.get(to="+447911123451")
+    page = sender_client.get(f"/admin/d7sms/message/{message.pk}/change/").content.decode()
+    assert "<th>first name</th><td>Zoë</td>" in page
+
+
+def test_the_export_joins_back_to_the_spreadsheet(sender_client, locmem, django_capture_on_commit_callbacks):
+    import csv
+
+    rows = [["status", "Phone", "note"], ["vip", "+447911123450", "+cmd|' /C calc'!A0"], ["new", "07911 123451", "ok"]]
+    response = sender_client.post(URL, form(upload=xlsx(rows), content="Hi {status}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        sender_client.post(URL, {"draft": draft_of(response), "_action": "confirm"})
+    sendout = Sendout.objects.get()
+    export = sender_client.get(f"/admin/d7sms/sendout/{sendout.pk}/export.csv")
+    got = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    by_phone = {r["Phone"]: r for r in got}
+    # The phone column as uploaded, untouched, to join on; the message as sent; the d7sms status.
+    assert set(by_phone) == {"+447911123450", "07911 123451"}
+    assert by_phone["+447911123450"]["message"] == "Hi vip" and by_phone["+447911123450"]["status (uploaded)"] == "vip"
+    assert by_phone["+447911123450"]["status"] == "accepted" and by_phone["+447911123450"]["sender"] == "MyShop"
+    assert by_phone["+447911123450"]["note"] == "'+cmd|' /C calc'!A0"  # never run as a formula
