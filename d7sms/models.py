@@ -296,8 +296,9 @@ class ComposeUpload(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     name = models.CharField(max_length=255)
-    # One {"name", "longest", "longest_ucs2", "numbers"} per column: see d7sms.admin.uploads.
+    # One {"name", "numbers"} per column, and a few rows for the live counter: see d7sms.admin.uploads.
     columns = models.JSONField(default=list)
+    samples = models.JSONField(default=list)
     header = models.CharField(max_length=100, blank=True)
     row_count = models.PositiveIntegerField(default=0)
     # The rows, compressed: see d7sms.admin.uploads.

@@ -75,8 +75,10 @@ def test_reading_the_columns_offers_them_as_merge_fields(sender_client):
     for name in ("first name", "Phone", "city", "shop"):
         assert f'data-field="{name}"' in html
     assert '<option value="Phone" selected>' in html  # the phone column is found
-    columns = {c["name"]: c for c in response.context["merge_columns"]}
-    assert columns["city"]["longest"].startswith("Reykjavík") and columns["first name"]["longest_ucs2"] == "Zoë"
+    # The live counter gets the real rows with each column's longest value (and longest UCS-2 one).
+    counter = response.context["counter_rows"]
+    assert counter["columns"] == ["first name", "Phone", "city", "shop"]
+    assert {row[0] for row in counter["rows"]} == {"Ada again", "Zoë", "Cy", "Dee"}
     kept = ComposeUpload.objects.get()
     assert kept.row_count == 6 and kept.name == "customers.xlsx"  # the empty row is not counted
     assert not Sendout.objects.exists() and not Message.objects.exists()

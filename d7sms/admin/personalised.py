@@ -228,10 +228,7 @@ def compose_context(request, form, kept):
         "upload_columns": columns,
         "phone_column": phone,
         "sender_column": sender,
-        "merge_columns": [
-            {"name": c["name"], "longest": c["longest"], "longest_ucs2": c["longest_ucs2"]}
-            for c in columns if c["referable"]
-        ],
+        "counter_rows": {"columns": [c["name"] for c in columns], "rows": kept.samples},
     }
 
 

@@ -26,13 +26,14 @@ _SAMPLE_ROWS = 20
 def store(user, upload, region):
     """Read ``upload`` (CSV or .xlsx) and keep it for ``user``; return the ComposeUpload.
 
-    Each column is described by ``name``, its ``longest`` value and its longest value outside
-    GSM-7 (``longest_ucs2``, or None), for the live counter, and ``numbers``: how many of the
-    first rows hold a valid phone number there (to guess the phone column).
+    Each column is described by ``name`` and ``numbers``: how many of the first rows hold a
+    valid phone number there (to guess the phone column). ``samples`` keeps the few real rows
+    that give the longest messages whatever fields the text uses (for each column, the row with
+    its longest value, and the one with its longest value outside GSM-7), for the live counter.
     """
     table = read_table(upload, region)
     size = len(table.columns)
-    longest, longest_ucs2 = [""] * size, [None] * size
+    longest, longest_ucs2 = [(0, None)] * size, [(0, None)] * size
     numbers = [0] * size
     compressor = zlib.compressobj(6)
     chunks, count = [], 0
@@ -40,10 +41,11 @@ def store(user, upload, region):
     while part := list(itertools.islice(rows, _SLICE)):
         for line, cells in part:
             for i, cell in enumerate(cells):
-                if len(cell) > len(longest[i]):
-                    longest[i] = cell
-                if not encoding.is_gsm7(cell) and len(cell) > len(longest_ucs2[i] or ""):
-                    longest_ucs2[i] = cell
+                n = len(cell)
+                if n > longest[i][0]:
+                    longest[i] = (n, cells)
+                if n > longest_ucs2[i][0] and not encoding.is_gsm7(cell):
+                    longest_ucs2[i] = (n, cells)
             if count < _SAMPLE_ROWS:
                 for i, cell in enumerate(cells):
                     numbers[i] += is_number(cell, region)
@@ -52,13 +54,10 @@ def store(user, upload, region):
     if not count:
         raise ListError("The file holds a header but no rows.")
     chunks.append(compressor.flush())
-    columns = [
-        {"name": name, "longest": longest[i], "longest_ucs2": longest_ucs2[i], "numbers": numbers[i]}
-        for i, name in enumerate(table.columns)
-    ]
+    samples = list({id(r): r for _n, r in longest + longest_ucs2 if r is not None}.values())
     return ComposeUpload.objects.create(
-        created_by=user, name=upload.name[:255], columns=columns, row_count=count, data=b"".join(chunks),
-        header=table.header,
+        created_by=user, name=upload.name[:255], row_count=count, data=b"".join(chunks), header=table.header,
+        columns=[{"name": name, "numbers": numbers[i]} for i, name in enumerate(table.columns)], samples=samples,
     )
 
 

@@ -53,12 +53,13 @@
             return el;
         }
 
-        // Merge fields of an uploaded list: the longest value of each column, and its longest
-        // value outside GSM-7, so the counter can show the longest message any recipient gets.
+        // An uploaded list sends the few real rows that make its longest messages (for each
+        // column, the row with its longest value, and with its longest value outside GSM-7), so
+        // the counter can show the longest message a recipient will actually get.
         var columnsData = document.getElementById("d7sms-columns");
         var columns = columnsData ? JSON.parse(columnsData.textContent) : null;
         var byName = {};
-        (columns || []).forEach(function (c) { byName[c.name] = c; });
+        if (columns) { columns.columns.forEach(function (name, i) { byName[name] = i; }); }
 
         // Mirrors d7sms.merge.compile_template: {{ and }} are braces, {name} a field.
         function parse(text) {
@@ -91,16 +92,16 @@
             var parsed = parse(text);
             if (parsed.error) { return parsed; }
             var names = parsed.pieces.filter(function (p, i) { return i % 2; });
-            var unknown = names.filter(function (n) { return !byName[n]; });
+            var unknown = names.filter(function (n) { return !(n in byName); });
             if (unknown.length) { return { unknown: unknown }; }
-            var longest = function (n) { return byName[n].longest; };
-            var best = analyse(render(parsed.pieces, longest));
-            // A shorter value outside GSM-7 can still make a longer message (UCS-2 fits fewer).
-            names.forEach(function (name) {
-                if (byName[name].longest_ucs2 === null) { return; }
-                var info = analyse(render(parsed.pieces, function (n) { return n === name ? byName[n].longest_ucs2 : longest(n); }));
-                if (info.parts > best.parts || (info.parts === best.parts && info.units > best.units)) { best = info; }
+            var best = null;
+            columns.rows.forEach(function (row) {
+                // A row missing a value the text needs is left out, so it sets no length.
+                if (names.some(function (n) { return !row[byName[n]].trim(); })) { return; }
+                var info = analyse(render(parsed.pieces, function (n) { return row[byName[n]]; }));
+                if (!best || info.parts > best.parts || (info.parts === best.parts && info.units > best.units)) { best = info; }
             });
+            best = best || analyse(render(parsed.pieces, function () { return ""; }));
             best.fields = names.length;
             return { info: best };
         }
@@ -122,7 +123,7 @@
             }
             counter.textContent = "";
             if (columns && info.fields) {
-                counter.appendChild(document.createTextNode("Longest message, with each field's longest value: "));
+                counter.appendChild(document.createTextNode("Longest message a recipient gets: "));
             }
             var strong = document.createElement("strong");
             strong.textContent = info.chars + (info.chars === 1 ? " character" : " characters");
