@@ -262,3 +262,11 @@ def test_the_export_joins_back_to_the_spreadsheet(sender_client, locmem, django_
     assert by_phone["+447911123450"]["message"] == "Hi vip" and by_phone["+447911123450"]["status (uploaded)"] == "vip"
     assert by_phone["+447911123450"]["status"] == "accepted" and by_phone["+447911123450"]["sender"] == "MyShop"
     assert by_phone["+447911123450"]["note"] == "'+cmd|' /C calc'!A0"  # never run as a formula
+
+
+def test_placeholders_for_pasted_numbers_are_pointed_out(sender_client, locmem):
+    response = sender_client.post(URL, form(recipients="07911 123450", content="Hi {name}, {{not this}}"))
+    html = response.content.decode()
+    assert "The message contains “{name}”, but pasted numbers have no fields" in html
+    response = sender_client.post(URL, form(recipients="07911 123450", content="Hi {{there}}"))
+    assert 'id="d7-literal-placeholders"' not in response.content.decode()

@@ -207,6 +207,8 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
     }
+    if checked is None and not fields["binary"]:
+        context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
     if checked is not None:
         context.update(personalised.preview_context(checked, plan, fields, cost_of=lambda n: estimate(None, n)[0]))
     return TemplateResponse(request, "admin/d7sms/sendout/preview.html", context)

@@ -232,5 +232,14 @@ def compose_context(request, form, kept):
     }
 
 
+def placeholders_in(text):
+    """The ``{field}`` placeholders in ``text`` (none when it is not a valid template): pasted
+    numbers have no fields, so such a text would go out with its braces."""
+    try:
+        return ["{" + name + "}" for name in merge.compile_template(text).fields]
+    except merge.MergeError:
+        return []
+
+
 def _row_text(cells):
     return ", ".join(c for c in cells if c)
