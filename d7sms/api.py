@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from d7sms import balance, creation, personalise, progress, sql, status, tasks, validation
@@ -220,23 +221,28 @@ def _personalised(items, content, hex_content, coding, sender):
         template = personalise.template_or_error(content)
     elif coding is not None:
         raise ValidationError("coding goes with hex_content; text chooses its own coding.", code="coding")
-    prepared = personalise.prepare(items, template=template, shared_content=shared, sender=sender)
-    if not prepared.rows:
-        raise ValidationError("No recipients.", code="no_recipients")
 
-    def insert(sender, **common):
-        # Each row carries its own sender.
-        creation.insert_personalised(prepared.rows, **common)
+    def insert(**common):
+        common.pop("sender")  # each row carries its own
+        # Rows are stored as they are read, so memory stays flat however many there are; a
+        # problem found on the way raises here, inside the transaction, and nothing is stored.
+        out = personalise.Prepared()
+        rows = personalise.each_row(items, template=template, shared_content=shared, sender=sender, out=out)
+        creation.insert_personalised(rows, **common)
+        out.check()
+        if not out.count:
+            raise ValidationError("No recipients.", code="no_recipients")
+        return {
+            "parts": out.max_parts, "columns": out.columns, "recipient_count": out.count,
+            "duplicate_count": F("duplicate_count") + out.duplicates,
+        }
 
     fields = {
         "content": content if template is not None else "",
         "hex_content": shared[1] if shared else "",
         "coding": shared[2] if shared else None,
-        "parts": prepared.max_parts,
         "personalised": True,
-        "columns": prepared.columns,
-        "recipient_count": len(prepared.rows),
-        "duplicate_count": prepared.duplicates,
+        "duplicate_count": 0,
     }
     return insert, fields
 
@@ -247,11 +253,15 @@ def _store_sendout(insert, key, held, user, **fields):
     when, mode = fields["schedule_at"], fields["mode"]
     with transaction.atomic(using=alias):
         sendout = Sendout.objects.create(confirm_key=key, created_by=user, **fields)
-        insert(
+        learned = insert(
             scheduled=held, sendout=sendout, scheduled_at=when if held else None,
             enqueued_at=None if held else timezone.now(), created_by=user, sender=fields["sender"],
             dlr_level=fields["dlr_level"],
         )
+        if learned:
+            # What only storing the rows could tell (a personalised sendout's counts).
+            Sendout.objects.filter(pk=sendout.pk).update(**learned)
+            sendout.refresh_from_db(fields=list(learned))
         ids = list(Message.objects.filter(sendout=sendout).order_by("pk").values_list("pk", flat=True))
         progress.refresh(sendout.pk)
         sendout.refresh_from_db(fields=["status"])

@@ -33,13 +33,25 @@ def is_row(item):
 
 @dataclass
 class Prepared:
-    """The messages of a personalised sendout, ready to store (``rows`` as in ROW_FIELDS)."""
+    """What the rows of a personalised sendout came to: counts, the fields seen, and (after
+    :func:`prepare`) the ``rows`` themselves, as in ROW_FIELDS."""
 
     rows: list = field(default_factory=list)
     columns: list = field(default_factory=list)
+    count: int = 0
     duplicates: int = 0
     max_parts: int = 0
     total_parts: int = 0
+    problems: list = field(default_factory=list)
+    more: int = 0
+
+    def check(self):
+        """Raise one ``ValidationError`` listing the problems found, if any."""
+        problems = list(self.problems)
+        if self.more:
+            problems.append(ValidationError(f"…and {self.more} more problems.", code="more", params={"count": self.more}))
+        if problems:
+            raise ValidationError(problems)
 
 
 def template_or_error(text, where="content"):
@@ -51,26 +63,35 @@ def template_or_error(text, where="content"):
 
 
 def prepare(items, *, template, shared_content, sender):
-    """Validate and render ``items`` (mappings or Recipients, read once); return :class:`Prepared`.
+    """Validate and render ``items`` (mappings or Recipients, read once); return :class:`Prepared`
+    with every row, or raise ``ValidationError`` listing the problems (see :func:`each_row`)."""
+    out = Prepared()
+    out.rows = list(each_row(items, template=template, shared_content=shared_content, sender=sender, out=out))
+    out.check()
+    return out
+
+
+def each_row(items, *, template, shared_content, sender, out):
+    """Yield the row of each message of ``items`` that can be sent, as in ROW_FIELDS, and count
+    into ``out`` (a :class:`Prepared`) what they come to and every problem (see ``out.check()``).
 
     ``template`` is the compiled sendout template (or None), ``shared_content`` the
     ``(content, hex_content, coding, parts)`` every message without a text of its own gets
     (binary content, or None), ``sender`` the validated sendout sender. Repeated numbers are
-    sent once (the first row wins) and counted.
+    sent once (the first row wins) and counted. Rows are yielded as they are read, so that a
+    caller can store them in slices and roll back if ``out.check()`` then fails.
     """
-    out = Prepared()
-    problems, more = [], 0
     seen, senders_ok, own_templates = set(), {sender}, {}
     columns = {}
     last_keys = None
 
     def problem(row, text, code, field_name=""):
-        nonlocal more
-        if len(problems) < SHOWN_PROBLEMS:
+        if len(out.problems) < SHOWN_PROBLEMS:
             params = {"row": row, "field": field_name}
-            problems.append(ValidationError(f"Row {row}{', ' + field_name if field_name else ''}: {text}", code=code, params=params))
+            label = f"Row {row}{', ' + field_name if field_name else ''}"
+            out.problems.append(ValidationError(f"{label}: {text}", code=code, params=params))
         else:
-            more += 1
+            out.more += 1
 
     for row, item in enumerate(items, start=1):
         if isinstance(item, merge.Recipient):
@@ -133,16 +154,12 @@ def prepare(items, *, template, shared_content, sender):
                 out.duplicates += 1
                 continue
             seen.add(number)
-            out.rows.append((number, row_sender, text, hex_text, coding, parts, stored))
+            out.count += 1
             out.total_parts += parts
             if parts > out.max_parts:
                 out.max_parts = parts
-    if more:
-        problems.append(ValidationError(f"…and {more} more problems.", code="more", params={"count": more}))
-    if problems:
-        raise ValidationError(problems)
+            yield number, row_sender, text, hex_text, coding, parts, stored
     out.columns = list(columns)
-    return out
 
 
 def _numbers(to, row, problem):

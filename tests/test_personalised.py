@@ -379,3 +379,16 @@ def test_share_keeps_optional_keys_in_their_items():
     items = [{"to": "1", "content": "a", "from": "X"}, {"to": "2", "hex_content": "00e9", "coding": 8, "from": "X"}]
     assert base.share(items) == {"from": "X"}
     assert items == [{"to": "1", "content": "a"}, {"to": "2", "hex_content": "00e9", "coding": 8}]
+
+
+def test_a_bad_row_after_rows_already_written_leaves_nothing_stored(outbox):
+    from d7sms import sql
+    from tests.cluster import numbers
+
+    # Rows are written in slices as they are read: the first slice is in the table before the
+    # bad row at the end is found, and must be rolled back with the sendout.
+    rows = [{"to": n, "name": "x"} for n in numbers(sql._INSERT_SLICE + 1)] + [{"to": A}]
+    with pytest.raises(ValidationError) as info:
+        d7sms.send_batch(rows, "Hi {name}")
+    assert info.value.error_list[0].params == {"row": sql._INSERT_SLICE + 2, "field": "name"}
+    assert not Sendout.objects.exists() and not Message.objects.exists()
