@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["sandbox_bench.py", "send_bench.py", "batch_bench.py", "webhook_bench.py", "sql_bench.py"]
+BENCHES = [
+    "sandbox_bench.py", "send_bench.py", "batch_bench.py", "personalised_bench.py", "webhook_bench.py", "sql_bench.py",
+]
 
 
 def main(args):

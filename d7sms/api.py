@@ -9,18 +9,21 @@ Django's locmem mail backend does.
 from __future__ import annotations
 
 import datetime
+import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from d7sms import balance, creation, progress, sql, status, tasks, validation
+from d7sms import balance, creation, personalise, progress, sql, status, tasks, validation
 from d7sms.backends import get_backend
 from d7sms.client import Balance
-from d7sms.models import FAILURES, Message, MessageStatus, SendMode, Sendout, db_alias
+from d7sms.merge import Recipient
+from d7sms.models import FAILURES, Message, MessageStatus, MessageTemplate, SendMode, Sendout, db_alias
 from d7sms.recipients import InvalidNumber, clean_list, normalise
 
 if TYPE_CHECKING:
@@ -86,12 +89,13 @@ def send_sms(
 
 
 def send_batch(
-    recipients: Iterable[str | int],
-    content: str | None = None,
+    recipients: Iterable[str | int | Mapping | Recipient],
+    content: str | MessageTemplate | None = None,
     *,
     hex_content: str | None = None,
     coding: int | None = None,
     sender: str | None = None,
+    template: MessageTemplate | str | None = None,
     schedule_at: datetime.datetime | None = None,
     remote_schedule: bool = False,
     mode: SendMode | str = SendMode.BATCH,
@@ -101,13 +105,26 @@ def send_batch(
     duplicates_removed: int = 0,
     idempotency_key: uuid.UUID | str | None = None,
 ) -> Sendout:
-    """Store a sendout of one text to many recipients and enqueue it; return the Sendout.
+    """Store a sendout to many recipients and enqueue it; return the Sendout.
 
-    ``recipients`` is any iterable of numbers (read once). Every number is validated and
-    normalised to E.164 (national numbers in the DEFAULT_REGION); if any is invalid nothing is
-    stored and ``ValidationError`` lists each bad entry with its 1-based position. Repeated
-    numbers are sent once and counted in ``duplicate_count``, with ``duplicates_removed``
-    repeats the caller already took out (as the admin's preview does).
+    ``recipients`` is any iterable (read once) of numbers, or of mappings for a personalised
+    sendout. Numbers all get ``content`` exactly as written, braces included. A mapping has
+    ``to`` (a number or a list of numbers) and any other fields; ``content`` may then hold
+    placeholders such as ``{name}`` filled from each mapping, and a mapping may carry its own
+    ``content`` (a template too) and ``sender``. Each message's coding (GSM-7 or UCS-2) and
+    parts follow from its own text; each mapping's fields are stored on its messages
+    (``Message.fields``). Placeholders are bare field names (:mod:`d7sms.merge`); ``{{`` and
+    ``}}`` are literal braces.
+
+    A saved :class:`~d7sms.models.MessageTemplate` can be given as ``content``, or by name as
+    ``template``; its text is copied (later edits change nothing sent) and its sender is used
+    when ``sender`` is not given.
+
+    Every number is validated and normalised to E.164 (national numbers in the
+    DEFAULT_REGION). If any recipient is invalid, or lacks a field its text needs, nothing is
+    stored and ``ValidationError`` lists each problem with its 1-based position (and field).
+    Repeated numbers are sent once and counted in ``duplicate_count``, with
+    ``duplicates_removed`` repeats the caller already took out (as the admin's preview does).
 
     ``mode`` "batch" sends through ``/secure/sendbatch`` in chunks of BATCH_CHUNK_SIZE;
     "single" sends one ``/secure/send`` per message. ``schedule_at`` (timezone-aware) holds the
@@ -121,7 +138,9 @@ def send_batch(
     get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     mode = SendMode(mode)
     key = _uuid_or_none(idempotency_key)
-    text, hex_text, coding, parts = validation.content(content, hex_content, coding)
+    saved = _saved_template(content, template)
+    if saved is not None:
+        content, sender = saved.text, sender or saved.sender or None
     sender = validation.sender(sender)
     dlr_level = validation.dlr_level(dlr_level)
     when, held = validation.schedule(schedule_at)
@@ -131,19 +150,30 @@ def send_batch(
         if when is None:
             raise ValidationError("remote_schedule needs a schedule_at.", code="schedule")
         held = False
-    numbers, problems, duplicates = clean_list(recipients)
-    if problems:
-        raise ValidationError(
-            [ValidationError(str(p), code="invalid_number", params={"position": p.position}) for p in problems]
-        )
-    if not numbers:
+    items = iter(recipients)
+    first = next(items, None)
+    if first is None:
         raise ValidationError("No recipients.", code="no_recipients")
+    items = itertools.chain([first], items)
+    common = {"name": name, "sender": sender, "dlr_level": dlr_level, "mode": mode, "schedule_at": when,
+              "remote_schedule": bool(remote_schedule), "template_name": saved.name if saved else ""}
+    if personalise.is_row(first):
+        insert, fields = _personalised(items, content, hex_content, coding, sender)
+    else:
+        if saved is not None:
+            # A saved template is always a template: its {{ }} are literal braces, and it may
+            # not need fields that plain numbers do not have.
+            tpl = personalise.template_or_error(content)
+            if not tpl.is_plain:
+                raise ValidationError(
+                    f"The template “{saved.name}” uses {{{tpl.fields[0]}}}: give each recipient as a mapping "
+                    "with its fields.", code="missing_field", params={"row": None, "field": tpl.fields[0]},
+                )
+            content = tpl.render({})
+        insert, fields = _plain(items, content, hex_content, coding)
+    fields["duplicate_count"] += duplicates_removed
     try:
-        sendout = _store_sendout(
-            numbers, key, held, user, name=name, sender=sender, content=text, hex_content=hex_text, coding=coding,
-            parts=parts, dlr_level=dlr_level, mode=mode, schedule_at=when, remote_schedule=bool(remote_schedule),
-            recipient_count=len(numbers), duplicate_count=duplicates + duplicates_removed,
-        )
+        sendout = _store_sendout(insert, key, held, user, **common, **fields)
     except IntegrityError:
         # The unique confirm_key decided: another call with this key stored the sendout first.
         existing = Sendout.objects.filter(confirm_key=key).first() if key else None
@@ -155,17 +185,87 @@ def send_batch(
     return sendout
 
 
-def _store_sendout(numbers, key, held, user, **fields):
+def _saved_template(content, template):
+    """The MessageTemplate given as ``content`` or (by instance or name) as ``template``."""
+    if template is not None and content is not None:
+        raise ValidationError("Give content or a template, not both.", code="content")
+    found = content if isinstance(content, MessageTemplate) else template
+    if found is None or isinstance(found, MessageTemplate):
+        return found
+    try:
+        return MessageTemplate.objects.get(name=found)
+    except MessageTemplate.DoesNotExist:
+        raise ValidationError(f"There is no message template named {found!r}.", code="template") from None
+
+
+def _plain(items, content, hex_content, coding):
+    """One text to every number: return the message inserter and the sendout's fields."""
+    text, hex_text, coding, parts = validation.content(content, hex_content, coding)
+    numbers, problems, duplicates = clean_list(items)
+    if problems:
+        raise ValidationError(
+            [ValidationError(str(p), code="invalid_number", params={"position": p.position}) for p in problems]
+        )
+    shared = {"content": text, "hex_content": hex_text, "coding": coding, "parts": parts}
+
+    def insert(**common):
+        creation.insert_messages(numbers, **common, **shared)
+
+    return insert, {**shared, "recipient_count": len(numbers), "duplicate_count": duplicates}
+
+
+def _personalised(items, content, hex_content, coding, sender):
+    """A text per recipient: return the message inserter and the sendout's fields."""
+    template = shared = None
+    if hex_content not in (None, ""):
+        shared = validation.content(content, hex_content, coding)
+    elif content not in (None, ""):
+        if not isinstance(content, str):
+            raise ValidationError("content must be text.", code="content")
+        template = personalise.template_or_error(content)
+    elif coding is not None:
+        raise ValidationError("coding goes with hex_content; text chooses its own coding.", code="coding")
+
+    def insert(**common):
+        common.pop("sender")  # each row carries its own
+        # Rows are stored as they are read, so memory stays flat however many there are; a
+        # problem found on the way raises here, inside the transaction, and nothing is stored.
+        out = personalise.Prepared()
+        rows = personalise.each_row(items, template=template, shared_content=shared, sender=sender, out=out)
+        creation.insert_personalised(rows, **common)
+        out.check()
+        if not out.count:
+            raise ValidationError("No recipients.", code="no_recipients")
+        return {
+            "parts": out.max_parts, "columns": out.columns, "recipient_count": out.count,
+            "duplicate_count": F("duplicate_count") + out.duplicates,
+        }
+
+    fields = {
+        "content": content if template is not None else "",
+        "hex_content": shared[1] if shared else "",
+        "coding": shared[2] if shared else None,
+        "personalised": True,
+        "duplicate_count": 0,
+    }
+    return insert, fields
+
+
+def _store_sendout(insert, key, held, user, **fields):
     """Store the sendout and its messages in one transaction; enqueue them once it commits."""
     alias = db_alias()
     when, mode = fields["schedule_at"], fields["mode"]
-    common = {k: fields[k] for k in ("sender", "content", "hex_content", "coding", "parts", "dlr_level")}
     with transaction.atomic(using=alias):
         sendout = Sendout.objects.create(confirm_key=key, created_by=user, **fields)
-        creation.insert_messages(
-            numbers, scheduled=held, sendout=sendout, scheduled_at=when if held else None,
-            enqueued_at=None if held else timezone.now(), created_by=user, **common,
+        learned = insert(
+            scheduled=held, sendout=sendout, scheduled_at=when if held else None,
+            enqueued_at=None if held else timezone.now(), created_by=user, sender=fields["sender"],
+            dlr_level=fields["dlr_level"],
         )
+        if learned:
+            # What only storing the rows could tell (a personalised sendout's counts).
+            Sendout.objects.filter(pk=sendout.pk).update(**learned)
+            sendout.refresh_from_db(fields=list(learned))
         ids = list(Message.objects.filter(sendout=sendout).order_by("pk").values_list("pk", flat=True))
         progress.refresh(sendout.pk)
         sendout.refresh_from_db(fields=["status"])

@@ -4,6 +4,7 @@
 from django.utils import timezone
 
 from d7sms import sql
+from d7sms.personalise import ROW_FIELDS
 from d7sms.models import Message, MessageStatus
 
 
@@ -25,12 +26,18 @@ def insert_messages(numbers, *, scheduled, **common):
     return sql.insert_rows(Message, ("to",), ((n,) for n in numbers), status=first_status(scheduled), **common)
 
 
+def insert_personalised(rows, *, scheduled, **common):
+    """Save one new message per row of :func:`d7sms.personalise.prepare` (its own number,
+    sender, text, coding, parts and fields), alike in everything else; return how many."""
+    return sql.insert_rows(Message, ROW_FIELDS, rows, status=first_status(scheduled), **common)
+
+
 def copy_of(message, user=None):
     """An unsaved new message that sends ``message`` again, linked to it by ``resend_of``."""
     return Message(
         sendout_id=message.sendout_id, to=message.to, sender=message.sender, content=message.content,
         hex_content=message.hex_content, coding=message.coding, parts=message.parts,
-        dlr_level=message.dlr_level, resend_of=message, created_by=user, enqueued_at=timezone.now(),
+        dlr_level=message.dlr_level, fields=message.fields, resend_of=message, created_by=user, enqueued_at=timezone.now(),
     )
 
 

@@ -8,7 +8,8 @@
 - queued messages that are due but have no live task are enqueued again;
 - delivery reports that arrived before their message's D7 id was known are applied;
 - batch callbacks stored while the database was too busy to apply them are applied;
-- sendouts shown in progress are refreshed (a refresh lost to a busy database is made good).
+- sendouts shown in progress are refreshed (a refresh lost to a busy database is made good);
+- recipient lists uploaded while composing and never sent are deleted after a day.
 """
 
 import logging
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from d7sms import balance, conf, progress, sql, status, tasks
 from d7sms.errors import D7Error
-from d7sms.models import Message, MessageStatus
+from d7sms.models import ComposeUpload, Message, MessageStatus
 from d7sms.webhooks import callbacks, dlr
 
 logger = logging.getLogger("d7sms.housekeeping")
@@ -42,6 +43,12 @@ def expire_stuck(now=None):
             return total
 
 
+def purge_uploads(now=None):
+    """Delete compose uploads older than ComposeUpload.MAX_AGE; return how many."""
+    limit = (now or timezone.now()) - timedelta(seconds=ComposeUpload.MAX_AGE)
+    return ComposeUpload.objects.filter(created_at__lt=limit).delete()[0]
+
+
 def run():
     """One housekeeping pass; return what it did, by step."""
     done = {"stuck": expire_stuck(), "fired": tasks.fire_task()}
@@ -57,4 +64,5 @@ def run():
     done["orphans_applied"] = dlr.apply_bound_orphans()
     done["callbacks_applied"] = callbacks.apply_unapplied()
     done["sendouts_completed"] = progress.refresh_open()
+    done["uploads_purged"] = purge_uploads()
     return done

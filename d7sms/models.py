@@ -7,9 +7,12 @@ A message's status changes only in :mod:`d7sms.status`, a sendout's only in
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, router
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from d7sms import merge, recipients
 
 
 class MessageStatus(models.TextChoices):
@@ -87,6 +90,13 @@ class Sendout(models.Model):
     # The one-time key of the confirmation that created it (a compose preview's, or an API
     # caller's idempotency key): a second confirmation of the same preview finds this row.
     confirm_key = models.UUIDField(null=True, blank=True, editable=False, unique=True)
+    # Personalised: each message has its own text (``content`` is then the template as written,
+    # and ``parts`` the most any message takes); ``columns`` names the recipients' own fields
+    # (a spreadsheet's columns), in order, as stored on each message.
+    personalised = models.BooleanField(_("personalised"), default=False)
+    columns = models.JSONField(_("recipient fields"), default=list, blank=True)
+    # A copy of the saved template's name: what was sent is the text above, never a link.
+    template_name = models.CharField(_("from template"), max_length=100, blank=True)
 
     class Meta:
         verbose_name = _("sendout")
@@ -113,6 +123,9 @@ class Message(models.Model):
     coding = models.PositiveSmallIntegerField(_("coding"), null=True, blank=True)
     parts = models.PositiveSmallIntegerField(_("parts"), default=1)
     dlr_level = models.PositiveSmallIntegerField(_("DLR level"), default=3)
+    # The recipient's own fields of a personalised sendout (e.g. its spreadsheet row), so that
+    # results can be joined back to the list they came from; null for everyone else.
+    fields = models.JSONField(_("recipient fields"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=MessageStatus.choices, default=MessageStatus.PENDING)
     d7_message_id = models.CharField(_("D7 message id"), max_length=64, null=True, blank=True, unique=True)
     d7_batch_id = models.CharField(_("D7 batch id"), max_length=64, blank=True)
@@ -233,6 +246,70 @@ class BatchCallback(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.to}"
+
+
+class MessageTemplate(models.Model):
+    """A saved message text, with ``{field}`` placeholders, for staff to pick when composing.
+
+    Sending copies the text: editing a template later never changes what was sent.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    text = models.TextField(
+        _("text"),
+        help_text=_("Placeholders such as {name} are filled from each recipient's fields; write {{ and }} for literal braces."),
+    )
+    sender = models.CharField(
+        _("sender"), max_length=20, blank=True, help_text=_("Used when the sendout names no sender of its own.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        try:
+            merge.compile_template(self.text)
+        except merge.MergeError as exc:
+            errors["text"] = str(exc)
+        if self.sender and not recipients.is_valid_sender(self.sender):
+            errors["sender"] = recipients.SENDER_RULE
+        if errors:
+            raise ValidationError(errors)
+
+
+class ComposeUpload(models.Model):
+    """A recipient list uploaded while composing, read and kept until the sendout is confirmed.
+
+    Kept here rather than in the page, so that 100,000 rows of fields need not travel back and
+    forth; bound to the user who uploaded it and deleted by housekeeping after MAX_AGE.
+    """
+
+    MAX_AGE = 24 * 3600
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    name = models.CharField(max_length=255)
+    # One {"name", "numbers"} per column, and a few rows for the live counter: see d7sms.admin.uploads.
+    columns = models.JSONField(default=list)
+    samples = models.JSONField(default=list)
+    header = models.CharField(max_length=100, blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+    # The rows, compressed: see d7sms.admin.uploads.
+    data = models.BinaryField()
+
+    class Meta:
+        verbose_name = _("compose upload")
+        verbose_name_plural = _("compose uploads")
+
+    def __str__(self):
+        return self.name
 
 
 class AccountState(models.Model):

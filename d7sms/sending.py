@@ -281,8 +281,9 @@ def send_single(ids, *, deadline=None):
 def send_batch_chunks(sendout_id, ids, *, deadline=None):
     """Send the queued messages ``ids`` of sendout ``sendout_id`` through ``/secure/sendbatch``.
 
-    The messages go in as few calls as the throttle allows, each with the sendout's content in
-    ``globals`` and one item per recipient carrying its own ``dlr-url``. After a 200 they are
+    The messages go in as few calls as the throttle allows, each with what its messages share
+    in ``globals`` and one item per message with the rest (its own ``dlr-url``, and its text
+    and sender where they differ). After a 200 they are
     ``accepted`` (D7 has them; the batch callback or the first report binds each message id)
     and are never sent again by this app. Returns ids left over, as :func:`send_single`.
     """
@@ -304,22 +305,22 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
         mine = _claim(part)
         if not mine:
             continue
-        rows = list(Message.objects.filter(status.ids_q(mine)).order_by("pk").values_list("pk", "to", "attempts"))
+        rows = list(Message.objects.filter(status.ids_q(mine)).only(*_FIELDS).order_by("pk"))
         out = Outcomes(sendout_ids={sendout.pk})
         accepted_fields = {}
         try:
-            result = backend.send_chunk(sendout, [(pk, to) for pk, to, _a in rows], schedule_at=_remote_time(sendout))
+            result = backend.send_chunk(sendout, rows, schedule_at=_remote_time(sendout))
         except Exception as error:  # noqa: BLE001  (every failure is judged and recorded)
             _log_failure(error, f"sendout {sendout.pk}")
-            for pk, _to, attempts in rows:
-                _judge(out, pk, attempts, error)
+            for message in rows:
+                _judge(out, message.pk, message.attempts, error)
         else:
             if result.message_count != len(rows):
                 logger.warning(
                     "Sendout %s: D7 batch %s queued %s of the %s messages sent.",
                     sendout.pk, result.batch_id, result.message_count, len(rows),
                 )
-            out.accepted = dict.fromkeys((pk for pk, _to, _a in rows), None)
+            out.accepted = dict.fromkeys((message.pk for message in rows), None)
             accepted_fields["d7_batch_id"] = result.batch_id
             busy.retry(
                 lambda: progress.add_d7_batch(sendout.pk, result.batch_id), seconds=RECORD_PATIENCE, what="a batch id"

@@ -11,14 +11,19 @@ from django.contrib import admin
 
 from d7sms.admin.account import AccountStateAdmin
 from d7sms.admin.sendouts import SendoutAdmin
+from d7sms.admin.message_templates import MessageTemplateAdmin
 from d7sms.admin.messages import MessageAdmin
 from d7sms.admin.reports import BatchCallbackAdmin, DeliveryReportAdmin
-from d7sms.models import AccountState, Sendout, BatchCallback, DeliveryReport, Message
+from d7sms.models import AccountState, Sendout, BatchCallback, DeliveryReport, Message, MessageTemplate
 
 admin.site.register(Sendout, SendoutAdmin)
 admin.site.register(Message, MessageAdmin)
 admin.site.register(DeliveryReport, DeliveryReportAdmin)
 admin.site.register(BatchCallback, BatchCallbackAdmin)
 admin.site.register(AccountState, AccountStateAdmin)
+admin.site.register(MessageTemplate, MessageTemplateAdmin)
 
-__all__ = ["AccountStateAdmin", "SendoutAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin"]
+__all__ = [
+    "AccountStateAdmin", "SendoutAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin",
+    "MessageTemplateAdmin",
+]

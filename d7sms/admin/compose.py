@@ -6,6 +6,11 @@ stored before confirm: the preview carries the draft as a signed token (see draf
 Each preview carries a one-time key that the sendout is stored under (unique), so a preview
 is confirmed once: another tab, the back button, a repeated or concurrent POST of the same
 preview lands on the sendout already made.
+
+An uploaded list (CSV or .xlsx) is read once and kept server-side (uploads.py); a fourth POST,
+"columns", reads it and shows the compose form again with its columns as merge fields. A
+sendout to an uploaded list is personalised: each row's fields fill the message's
+placeholders, and are stored with its message (personalised.py).
 """
 
 import uuid
@@ -20,10 +25,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from d7sms import conf, encoding
-from d7sms.admin import drafts
+from d7sms.admin import drafts, personalised, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
-from d7sms.admin.recipient_input import ListError, read_csv, read_pasted
+from d7sms.admin.recipient_input import ListError, read_pasted
+from d7sms.models import ComposeUpload, MessageTemplate
 
 SHOWN_NUMBERS = 10
 
@@ -42,62 +48,142 @@ def compose_view(model_admin, request):
             messages.error(request, str(exc))
             return _render_compose(model_admin, request, ComposeForm())
         if action == "back":
-            return _render_compose(model_admin, request, _refilled(fields), summary=summary, draft=request.POST["draft"])
+            return _render_compose(
+                model_admin, request, _refilled(fields), kept=_upload_of(request, summary), draft=request.POST["draft"]
+            )
         return _confirm(model_admin, request, fields, numbers, summary)
+    if action == "columns":
+        return _read_columns(model_admin, request)
     return _preview(model_admin, request)
+
+
+def _kept_upload(request):
+    """The upload the compose page names (``upload_ref``), or None."""
+    token = request.POST.get("upload_ref")
+    if not token:
+        return None
+    try:
+        return uploads.find(request.user, token)
+    except drafts.DraftError as exc:
+        messages.error(request, str(exc))
+        return None
+
+
+def _store_upload(request, form, region):
+    """Read the file just uploaded; return the ComposeUpload, or None after adding the error."""
+    try:
+        return uploads.store(request.user, form.cleaned_data["upload"], region)
+    except ListError as exc:
+        form.add_error("upload", str(exc))
+        return None
+
+
+def _read_columns(model_admin, request):
+    """Read an uploaded list and show the form again with its columns as merge fields."""
+    form = ComposeForm(request.POST, request.FILES)
+    kept = _kept_upload(request)
+    upload = request.FILES.get("upload")
+    if upload is None and kept is None:
+        return _render_compose(model_admin, request, _unbound(request.POST), upload_error=_("Choose a file to upload."))
+    if upload is not None:
+        form.is_valid()  # only the upload field and the region matter here
+        if "upload" in form.errors or "region" in form.errors:
+            return _render_compose(model_admin, request, form, kept=kept)
+        kept = _store_upload(request, form, form.cleaned_data.get("region") or None)
+        if kept is None:
+            return _render_compose(model_admin, request, form)
+    return _render_compose(model_admin, request, _unbound(request.POST), kept=kept)
+
+
+def _unbound(data):
+    """An unbound form showing what was posted, without error messages."""
+    initial = {k: data.get(k) for k in data if k not in ("csrfmiddlewaretoken", "_action", "upload_ref", "draft")}
+    initial["binary"] = bool(data.get("binary"))
+    return ComposeForm(initial=initial)
 
 
 def _preview(model_admin, request):
     form = ComposeForm(request.POST, request.FILES)
-    kept = None
-    if request.POST.get("draft"):
-        try:
-            kept = drafts.unpack(request.user, request.POST["draft"])
-        except drafts.DraftError:
-            kept = None
+    kept_upload = _kept_upload(request)
     if not form.is_valid():
-        return _render_compose(model_admin, request, form, **_kept_context(request, kept))
+        return _render_compose(model_admin, request, form, kept=kept_upload)
     data = form.cleaned_data
     region = data["region"] or None
+    if data["upload"]:
+        kept_upload = _store_upload(request, form, region)
+        if kept_upload is None:
+            return _render_compose(model_admin, request, form)
+        return _preview_upload(model_admin, request, form, kept_upload)
     try:
-        if data["upload"]:
-            collected = read_csv(data["upload"], data["column"], region)
-            source = data["upload"].name
-        elif data["recipients"].strip():
+        if data["recipients"].strip():
             collected = read_pasted(data["recipients"], region)
-            source = ""
-        elif kept is not None and kept[2].get("source"):
-            # A new preview of the same file: a new draft, confirmed on its own.
-            return _show_preview(model_admin, request, form.draft_fields(), kept[1], {**kept[2], "key": uuid.uuid4().hex})
+        elif kept_upload is not None:
+            # A new preview of the list kept from before: a new draft, confirmed on its own.
+            return _preview_upload(model_admin, request, form, kept_upload)
         else:
-            form.add_error("recipients", _("Paste the numbers or upload a CSV file."))
+            form.add_error("recipients", _("Paste the numbers or upload a file."))
             return _render_compose(model_admin, request, form)
     except ListError as exc:
         form.add_error(exc.field, str(exc))
         return _render_compose(model_admin, request, form)
     summary = {
         "key": uuid.uuid4().hex,
-        "source": source,
+        "source": "",
         "valid": len(collected.numbers),
         "invalid": collected.invalid,
         "duplicates": collected.duplicates,
         "problems": collected.problems,
         "header": collected.header,
-        "column": collected.column if data["upload"] else "",
+        "column": "",
     }
     return _show_preview(model_admin, request, form.draft_fields(), collected.numbers, summary)
 
 
-def _show_preview(model_admin, request, fields, numbers, summary):
-    """Render the preview; ``numbers`` is any iterable of the valid E.164 numbers."""
+def _preview_upload(model_admin, request, form, kept):
+    """Check every row of an uploaded list and show the personalised preview."""
+    fields = form.draft_fields()
+    try:
+        plan = personalised.plan_for(kept, fields)
+    except ListError as exc:
+        form.add_error(exc.field, str(exc))
+        return _render_compose(model_admin, request, form, kept=kept)
+    checked = personalised.check(kept, plan)
+    summary = {
+        "key": uuid.uuid4().hex,
+        "source": kept.name,
+        "upload": kept.pk,
+        "header": kept.header,
+        "column": plan.columns[plan.phone],
+        "sender_column": plan.columns[plan.sender] if plan.sender is not None else "",
+        "personalised": True,
+        **checked.summary(),
+    }
+    return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan)
+
+
+def _upload_of(request, summary):
+    """The upload a draft's summary names (the draft is signed for this user), or None."""
+    if not summary.get("upload"):
+        return None
+    return ComposeUpload.objects.filter(pk=summary["upload"], created_by=request.user).first()
+
+
+def _show_preview(model_admin, request, fields, numbers, summary, *, checked=None, plan=None):
+    """Render the preview; ``numbers`` is any iterable of the valid E.164 numbers (empty for an
+    uploaded list, whose rows ``checked`` describes)."""
     token = drafts.pack(request.user, fields, numbers, summary)
-    first = []
-    for number in numbers:
-        if len(first) == SHOWN_NUMBERS:
-            break
-        first.append(number)
-    parts = message_parts(fields)
-    total_parts = parts * summary["valid"]
+    if summary.get("personalised"):
+        first = checked.first_numbers
+        parts = max(checked.parts, default=0)
+        total_parts = summary["total_parts"]
+    else:
+        first = []
+        for number in numbers:
+            if len(first) == SHOWN_NUMBERS:
+                break
+            first.append(number)
+        parts = message_parts(fields)
+        total_parts = parts * summary["valid"]
     reading, error = balance_reading()
     cost, sufficient = estimate(reading, total_parts)
     context = {
@@ -110,7 +196,7 @@ def _show_preview(model_admin, request, fields, numbers, summary):
         "more_numbers": summary["valid"] - len(first),
         "parts": parts,
         "total_parts": total_parts,
-        "text_info": None if fields["binary"] else encoding.analyse(fields["content"]),
+        "text_info": None if fields["binary"] or checked else encoding.analyse(fields["content"]),
         "schedule_at": parse_datetime(fields["schedule_at"]) if fields["when"] == WHEN_LATER else None,
         "remote": fields["where"] == WHERE_D7,
         "region_label": dict(ComposeForm().fields["region"].choices).get(fields["region"], ""),
@@ -121,28 +207,53 @@ def _show_preview(model_admin, request, fields, numbers, summary):
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
     }
+    if checked is None and not fields["binary"]:
+        context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
+    if checked is not None:
+        context.update(personalised.preview_context(checked, plan, fields, cost_of=lambda n: estimate(None, n)[0]))
     return TemplateResponse(request, "admin/d7sms/sendout/preview.html", context)
 
 
 def _confirm(model_admin, request, fields, numbers, summary):
     form = ComposeForm(data=fields)
+    draft = request.POST["draft"]
+    kept = _upload_of(request, summary)
     if not form.is_valid():
         # Typically a schedule time that passed while the preview was open.
-        return _render_compose(model_admin, request, form, summary=summary, draft=request.POST["draft"])
-    if not numbers:
+        return _render_compose(model_admin, request, form, kept=kept, draft=draft)
+    if summary.get("personalised"):
+        if kept is None:
+            messages.error(request, _("The uploaded list has expired; upload the file again."))
+            return _render_compose(model_admin, request, form)
+        total_parts = summary["total_parts"]
+    else:
+        total_parts = message_parts(fields) * len(numbers)
+    if not summary["valid"]:
         messages.error(request, _("There is no valid number to send to."))
-        return _render_compose(model_admin, request, form, summary=summary, draft=request.POST["draft"])
+        return _render_compose(model_admin, request, form, kept=kept, draft=draft)
     reading, _error = balance_reading()
-    if estimate(reading, message_parts(fields) * len(numbers))[1] is False and not request.POST.get("accept_balance"):
+    if estimate(reading, total_parts)[1] is False and not request.POST.get("accept_balance"):
         messages.error(request, _("The balance does not cover this sendout; tick the box to send anyway."))
+        if kept is not None:
+            plan = personalised.plan_for(kept, fields)
+            return _show_preview(model_admin, request, fields, [], summary, checked=personalised.check(kept, plan), plan=plan)
         return _show_preview(model_admin, request, fields, numbers, summary)
     from d7sms import api
 
     data = form.cleaned_data
-    content = {"hex_content": data["hex_content"], "coding": data["coding"]} if data["binary"] else {"content": data["content"]}
+    if data["binary"]:
+        content = {"hex_content": data["hex_content"], "coding": data["coding"]}
+    else:
+        content = {"content": data["content"]}
+        saved = data.get("template")
+        if saved is not None and saved.text == data["content"]:
+            content = {"template": saved}
+    recipients = numbers
+    if kept is not None and summary.get("personalised"):
+        recipients = personalised.recipients(kept, personalised.plan_for(kept, fields))
     try:
         sendout = api.send_batch(
-            numbers,
+            recipients,
             **content,
             sender=data["sender"],
             name=data["name"],
@@ -155,9 +266,9 @@ def _confirm(model_admin, request, fields, numbers, summary):
             idempotency_key=summary.get("key"),
         )
     except ValidationError as exc:
-        for error in exc.messages:
+        for error in exc.messages[:20]:
             messages.error(request, error)
-        return _render_compose(model_admin, request, form, summary=summary, draft=request.POST["draft"])
+        return _render_compose(model_admin, request, form, kept=kept, draft=draft)
     change_url = reverse(f"{model_admin.admin_site.name}:d7sms_sendout_change", args=[sendout.pk])
     if sendout.repeated:
         messages.warning(
@@ -167,10 +278,11 @@ def _confirm(model_admin, request, fields, numbers, summary):
         )
         return HttpResponseRedirect(change_url)
     model_admin.log_addition(request, sendout, [{"added": {}}])
+    n = sendout.recipient_count
     if sendout.schedule_at:
-        messages.success(request, _("“%(sendout)s” is scheduled: %(n)d messages.") % {"sendout": sendout, "n": len(numbers)})
+        messages.success(request, _("“%(sendout)s” is scheduled: %(n)d messages.") % {"sendout": sendout, "n": n})
     else:
-        messages.success(request, _("“%(sendout)s” is being sent: %(n)d messages.") % {"sendout": sendout, "n": len(numbers)})
+        messages.success(request, _("“%(sendout)s” is being sent: %(n)d messages.") % {"sendout": sendout, "n": n})
     return HttpResponseRedirect(change_url)
 
 
@@ -181,26 +293,22 @@ def _refilled(fields):
     return ComposeForm(initial=initial)
 
 
-def _kept_context(request, kept):
-    if kept is None or not kept[2].get("source"):
-        return {}
-    return {"summary": kept[2], "draft": request.POST["draft"]}
-
-
-def _render_compose(model_admin, request, form, *, summary=None, draft=""):
-    kept_file = summary if summary and summary.get("source") else None
+def _render_compose(model_admin, request, form, *, kept=None, draft="", upload_error=""):
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": _("New sendout"),
         "form": form,
         "media": model_admin.media + form.media,
-        "kept_file": kept_file,
-        "draft": draft if kept_file else "",
+        "draft": draft,
+        "upload_error": upload_error,
         "gsm7_sizes": conf.get("GSM7_PART_SIZES"),
         "ucs2_sizes": conf.get("UCS2_PART_SIZES"),
         "gsm7_alphabet": gsm7_alphabet(),
+        "saved_templates": list(MessageTemplate.objects.order_by("name").values("name", "text", "sender")),
     }
+    if kept is not None:
+        context.update(personalised.compose_context(request, form, kept))
     return TemplateResponse(request, "admin/d7sms/sendout/compose.html", context)
 
 

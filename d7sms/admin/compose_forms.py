@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from d7sms import conf, encoding, recipients
-from d7sms.models import SendMode
+from d7sms.models import MessageTemplate, SendMode
 
 DLR_LEVELS = (
     (3, _("Operator and handset (recommended)")),
@@ -70,12 +70,31 @@ class ComposeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         help_text=_("One per line, or separated by commas or semicolons."),
     )
-    upload = forms.FileField(label=_("…or upload a CSV file"), required=False)
+    upload = forms.FileField(
+        label=_("…or upload a list"),
+        required=False,
+        help_text=_("CSV or Excel (.xlsx). Its columns become merge fields such as {name} for the message."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.xlsx,text/csv"}),
+    )
     column = forms.CharField(
-        label=_("CSV column"),
+        label=_("Phone column"),
         max_length=100,
         required=False,
         help_text=_("Its number (1 = first) or header name. Empty: the column that holds phone numbers."),
+    )
+    sender_column = forms.CharField(
+        label=_("Sender column"),
+        max_length=100,
+        required=False,
+        help_text=_("Optional: a column whose value is each recipient's sender (empty cells use the sender above)."),
+    )
+    template = forms.ModelChoiceField(
+        label=_("Saved template"),
+        queryset=MessageTemplate.objects.all(),
+        to_field_name="name",
+        required=False,
+        empty_label=_("None: write the message below"),
+        help_text=_("Fills in the message (and its sender, if it has one); you can still change both."),
     )
     region = forms.ChoiceField(
         label=_("Country for national numbers"),
@@ -145,7 +164,12 @@ class ComposeForm(forms.Form):
                 except ValueError as exc:
                     self.add_error("hex_content", str(exc))
         elif not data.get("content", "").strip():
-            self.add_error("content", _("Write the message."))
+            saved = data.get("template")
+            if saved is not None:
+                # Without JavaScript picking a template does not fill the text in.
+                data["content"] = saved.text
+            else:
+                self.add_error("content", _("Write the message."))
         if data.get("when") == WHEN_LATER:
             at = data.get("schedule_at")
             if at is None:
@@ -172,6 +196,8 @@ class ComposeForm(forms.Form):
             "coding": data.get("coding") if data.get("coding") is not None else "",
             "recipients": data.get("recipients", ""),
             "column": data.get("column", ""),
+            "sender_column": data.get("sender_column", ""),
+            "template": data["template"].name if data.get("template") else "",
             "region": data.get("region", ""),
             "dlr_level": data["dlr_level"],
             "mode": data["mode"],

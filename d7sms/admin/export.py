@@ -1,6 +1,11 @@
-"""A sendout's results as CSV, streamed so a 100,000-message sendout is never held in memory."""
+"""A sendout's results as CSV, streamed so a 100,000-message sendout is never held in memory.
+
+A personalised sendout's rows also carry each recipient's sender and message as sent, and
+its uploaded columns, so the results can be joined back to the spreadsheet they came from.
+"""
 
 import csv
+import re
 
 from django.http import StreamingHttpResponse
 
@@ -13,6 +18,9 @@ COLUMNS = (
 )
 # Cells a spreadsheet would run as a formula; numbers we wrote ourselves ("+44...") are safe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A phone number as uploaded ("+44 7911 123450", "-5") computes nothing: kept as it is, so it
+# still matches the spreadsheet it came from.
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9 ().-]*")
 
 
 class _Echo:
@@ -26,25 +34,41 @@ def _safe(value):
     if hasattr(value, "isoformat"):
         return value.isoformat()
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def results_csv(sendout):
-    """A CSV file with one row per message of ``sendout``: status, times and why it failed."""
+    """A CSV file with one row per message of ``sendout``: status, times and why it failed;
+    for a personalised sendout also its sender, its text and the recipient's uploaded columns."""
     writer = csv.writer(_Echo())
+    personal = sendout.personalised
+    columns = list(sendout.columns) if personal else []
+    extra = ("sender", "content", "fields") if personal else ()
     rows = (
         Message.objects.filter(sendout=sendout)
         .order_by("pk")
-        .values_list(*COLUMNS)
+        .values_list(*COLUMNS, *extra)
         .iterator(chunk_size=2000)
     )
+    taken = {*COLUMNS, "reason", "sender", "message"}
+    header = [*COLUMNS, "reason"]
+    if personal:
+        header += ["sender", "message", *(_safe(c if c not in taken else f"{c} (uploaded)") for c in columns)]
 
     def lines():
-        yield writer.writerow([*COLUMNS, "reason"])
+        yield writer.writerow(header)
         for row in rows:
-            to, status, *rest = row
-            reason = explain(status, row[-2] or "", row[-1] or "")
-            yield writer.writerow([to, status, *(_safe(v) for v in rest), _safe(reason)])
+            base = row[: len(COLUMNS)]
+            to, status, *rest = base
+            reason = explain(status, base[-2] or "", base[-1] or "")
+            out = [to, status, *(_safe(v) for v in rest), _safe(reason)]
+            if personal:
+                sender, content, fields = row[len(COLUMNS):]
+                fields = fields or {}
+                out += [_safe(sender), _safe(content), *(_safe(fields.get(c)) for c in columns)]
+            yield writer.writerow(out)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sendout-{sendout.pk}.csv"'

@@ -18,6 +18,7 @@ from d7sms.admin import attention, display, unknown
 from d7sms.admin.sendouts import SendPermissionMixin
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import UNKNOWN_RESOLVED, explain
+from d7sms.admin.recipient_fields import fields_table
 from d7sms.models import FAILURES, NOT_FINAL, BatchCallback, DeliveryReport, Message, MessageStatus, Sendout
 from d7sms.recipients import InvalidNumber, normalise
 
@@ -146,7 +147,10 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     inlines = (DeliveryReportInline, BatchCallbackInline)
     fieldsets = (
         (None, {"fields": ("to", "status_badge", "why", "sendout", "attempt_chain")}),
-        (gettext_lazy("Content"), {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level")}),
+        (
+            gettext_lazy("Content"),
+            {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level", "recipient_fields")},
+        ),
         (gettext_lazy("D7"), {"fields": ("d7_message_id", "d7_batch_id", "attempts", "error_code", "last_error")}),
         (
             gettext_lazy("Times"),
@@ -179,6 +183,10 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         return queryset.filter(Q(to=number) | Q(d7_message_id=term)), False
 
     # -- columns ----------------------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("recipient fields"))
+    def recipient_fields(self, message):
+        return fields_table(message.fields)
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, message):

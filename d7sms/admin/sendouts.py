@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from d7sms import progress
-from d7sms.admin import balance, compose, display, export, progress_views
+from d7sms.admin import balance, compose, display, export, progress_views, recipient_fields
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import explain
 from d7sms.models import FAILURES, Message, MessageStatus, Sendout
@@ -50,7 +50,10 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
     paginator = CappedPaginator
     actions = ("cancel_selected", "retry_failed_selected")
     fieldsets = (
-        (gettext_lazy("Message"), {"fields": ("name", "sender", "content", "hex_content", "coding", "parts")}),
+        (
+            gettext_lazy("Message"),
+            {"fields": ("name", "sender", "personalised", "template_name", "content", "hex_content", "coding", "parts")},
+        ),
         (
             gettext_lazy("Sending"),
             {"fields": ("schedule_at", "remote_schedule", "mode", "dlr_level", "recipient_count", "duplicate_count")},
@@ -231,4 +234,5 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             "d7_cancel_url": reverse(f"{site}:d7sms_sendout_cancel", args=[sendout.pk]),
             "d7_retry_url": reverse(f"{site}:d7sms_sendout_retry", args=[sendout.pk]),
             "d7_done": progress.is_done(sendout, counts),
+            **recipient_fields.sendout_context(sendout),
         }

@@ -16,6 +16,7 @@ backends record) exactly what D7 would receive.
 """
 
 from abc import ABC, abstractmethod
+from collections import Counter
 
 from d7sms import conf
 from d7sms import webhook_urls
@@ -34,12 +35,13 @@ class BaseBackend(ABC):
         """Send one :class:`~d7sms.models.Message` through ``/secure/send``; return D7's message id."""
 
     @abstractmethod
-    def send_chunk(self, sendout, recipients, *, schedule_at=None):
-        """Send ``sendout``'s content to ``recipients`` through one ``/secure/sendbatch`` call.
+    def send_chunk(self, sendout, messages, *, schedule_at=None):
+        """Send ``messages`` of ``sendout`` through one ``/secure/sendbatch`` call.
 
-        ``recipients`` is a list of ``(message_id, to)`` pairs; ``schedule_at`` an aware
-        datetime for D7 to hold the batch until, or None. Returns a
-        :class:`~d7sms.client.BatchResult`.
+        ``messages`` is a list of :class:`~d7sms.models.Message` (with at least ``pk``, ``to``,
+        ``sender``, ``content``, ``hex_content``, ``coding`` and ``dlr_level``); they may differ
+        in text and sender (see :func:`batch_payload`). ``schedule_at`` is an aware datetime
+        for D7 to hold the batch until, or None. Returns a :class:`~d7sms.client.BatchResult`.
         """
 
     @abstractmethod
@@ -89,19 +91,44 @@ def message_params(message):
     return params
 
 
-def batch_globals(sendout):
-    """The ``globals`` of a sendbatch call for ``sendout``: what all its messages share."""
-    params = content_params(sendout)
-    params.update(dlr_params(sendout.dlr_level))
-    return params
+# Parameters that are each message's own even when two happen to be equal.
+_OWN = ("to", "dlr_url")
 
 
-def batch_items(sendout, recipients):
-    """One sendbatch message per recipient: its number and, with reports, its own ``dlr-url``."""
-    if wants_dlr(sendout.dlr_level):
-        urls = webhook_urls.dlr_urls(pk for pk, _to in recipients)
-        return [{"to": to, "dlr_url": urls[pk]} for pk, to in recipients]
-    return [{"to": to} for _pk, to in recipients]
+def batch_payload(messages):
+    """``(globals, items)`` of one sendbatch call for ``messages``: each item is one message.
+
+    A parameter every message has goes to ``globals`` with its most common value (as in the
+    provider's Example 2), and stays in the items that differ, whose own value wins. One that
+    only some messages have (``content`` beside ``hex_content``, ``coding``) stays in each
+    item: inherited, it would reach messages that must not have it. ``to`` and ``dlr-url``
+    are always the item's own.
+    """
+    urls = webhook_urls.dlr_urls([m.pk for m in messages if wants_dlr(m.dlr_level)])
+    items = []
+    for message in messages:
+        item = {"to": message.to, **content_params(message), **dlr_params(message.dlr_level)}
+        url = urls.get(message.pk)
+        if url is not None:
+            item["dlr_url"] = url
+        items.append(item)
+    return share(items), items
+
+
+def share(items):
+    """Move what ``items`` have in common to a globals dict (returned); ``items`` change in place."""
+    globals_ = {}
+    if not items:
+        return globals_
+    keys = [k for k in items[0] if k not in _OWN and all(k in item for item in items)]
+    for key in keys:
+        value, count = Counter(item[key] for item in items).most_common(1)[0]
+        if count > 1 or len(items) == 1:
+            globals_[key] = value
+            for item in items:
+                if item[key] == value:
+                    del item[key]
+    return globals_
 
 
 def batch_config(sendout):

@@ -29,12 +29,12 @@ class ConsoleBackend(base.BaseBackend):
         self._write(message.to, base.message_params(message))
         return str(uuid.uuid4())
 
-    def send_chunk(self, sendout, recipients, *, schedule_at=None):
-        params = base.batch_globals(sendout)
+    def send_chunk(self, sendout, messages, *, schedule_at=None):
+        globals_, items = base.batch_payload(messages)
         note = f" (scheduled for {schedule_at.isoformat()})" if schedule_at else ""
-        for _pk, to in recipients:
-            self._write(to, params, note)
-        return BatchResult(str(uuid.uuid4()), len(recipients), None, len(recipients))
+        for item in items:
+            self._write(item["to"], {**globals_, **item}, note)
+        return BatchResult(str(uuid.uuid4()), len(messages), None, len(messages))
 
     def balance(self):
         return Balance(None, None)

@@ -25,10 +25,11 @@ class D7Backend(base.BaseBackend):
     def send_message(self, message):
         return self.client.send(message.to, **base.message_params(message)).message_id
 
-    def send_chunk(self, sendout, recipients, *, schedule_at=None):
+    def send_chunk(self, sendout, messages, *, schedule_at=None):
+        globals_, items = base.batch_payload(messages)
         return self.client.sendbatch(
-            base.batch_items(sendout, recipients),
-            globals=base.batch_globals(sendout),
+            items,
+            globals=globals_,
             schedule_at=schedule_at,
             **base.batch_config(sendout),
         )

@@ -105,15 +105,15 @@ class LocmemBackend(base.BaseBackend):
         outbox().append(SentMessage(message.to, base.message_params(message), message.pk, d7_id))
         return d7_id
 
-    def send_chunk(self, sendout, recipients, *, schedule_at=None):
+    def send_chunk(self, sendout, messages, *, schedule_at=None):
         _maybe_fail()
         batch_id = str(uuid.uuid4())
-        params = base.batch_globals(sendout)
+        globals_, items = base.batch_payload(messages)
         config = base.batch_config(sendout)
         box = outbox()
-        for item, (pk, to) in zip(base.batch_items(sendout, recipients), recipients, strict=True):
-            box.append(SentMessage(to, {**params, **item}, pk, None, batch_id, schedule_at, config))
-        return BatchResult(batch_id, len(recipients), None, len(recipients))
+        for item, message in zip(items, messages, strict=True):
+            box.append(SentMessage(message.to, {**globals_, **item}, message.pk, None, batch_id, schedule_at, config))
+        return BatchResult(batch_id, len(messages), None, len(messages))
 
     def balance(self):
         _maybe_fail()

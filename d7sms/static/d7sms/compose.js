@@ -1,4 +1,5 @@
-/* Compose page: the live length counter and showing only the fields that apply. */
+/* Compose page: the live length counter, merge fields, saved templates, and showing only the
+   fields that apply. */
 (function () {
     "use strict";
 
@@ -52,9 +53,78 @@
             return el;
         }
 
+        // An uploaded list sends the few real rows that make its longest messages (for each
+        // column, the row with its longest value, and with its longest value outside GSM-7), so
+        // the counter can show the longest message a recipient will actually get.
+        var columnsData = document.getElementById("d7sms-columns");
+        var columns = columnsData ? JSON.parse(columnsData.textContent) : null;
+        var byName = {};
+        if (columns) { columns.columns.forEach(function (name, i) { byName[name] = i; }); }
+
+        // Mirrors d7sms.merge.compile_template: {{ and }} are braces, {name} a field.
+        function parse(text) {
+            var pieces = [""], i = 0;
+            while (i < text.length) {
+                var c = text[i];
+                if (c === "{" && text[i + 1] === "{") { pieces[pieces.length - 1] += "{"; i += 2; continue; }
+                if (c === "}" && text[i + 1] === "}") { pieces[pieces.length - 1] += "}"; i += 2; continue; }
+                if (c === "}") { return { error: "the brace at position " + (i + 1) + " closes nothing; write }} for a literal brace" }; }
+                if (c === "{") {
+                    var end = text.indexOf("}", i + 1), open = text.indexOf("{", i + 1);
+                    if (end < 0 || (open >= 0 && open < end)) {
+                        return { error: "the brace at position " + (i + 1) + " is not closed; write {{ for a literal brace" };
+                    }
+                    pieces.push(text.slice(i + 1, end).trim(), "");
+                    i = end + 1;
+                    continue;
+                }
+                pieces[pieces.length - 1] += c;
+                i += 1;
+            }
+            return { pieces: pieces };
+        }
+
+        function render(pieces, pick) {
+            return pieces.map(function (p, i) { return i % 2 ? pick(p) : p; }).join("");
+        }
+
+        function longestMessage(text) {
+            var parsed = parse(text);
+            if (parsed.error) { return parsed; }
+            var names = parsed.pieces.filter(function (p, i) { return i % 2; });
+            var unknown = names.filter(function (n) { return !(n in byName); });
+            if (unknown.length) { return { unknown: unknown }; }
+            var best = null;
+            columns.rows.forEach(function (row) {
+                // A row missing a value the text needs is left out, so it sets no length.
+                if (names.some(function (n) { return !row[byName[n]].trim(); })) { return; }
+                var info = analyse(render(parsed.pieces, function (n) { return row[byName[n]]; }));
+                if (!best || info.parts > best.parts || (info.parts === best.parts && info.units > best.units)) { best = info; }
+            });
+            best = best || analyse(render(parsed.pieces, function () { return ""; }));
+            best.fields = names.length;
+            return { info: best };
+        }
+
         function showText() {
-            var info = analyse(content.value);
+            var info;
+            if (columns) {
+                var found = longestMessage(content.value);
+                if (!found.info) {
+                    counter.textContent = found.error ? "Template problem: " + found.error :
+                        "Not a column of the file: " + found.unknown.map(function (n) { return "{" + n + "}"; }).join(", ");
+                    counter.classList.add("d7-counter-bad");
+                    return;
+                }
+                counter.classList.remove("d7-counter-bad");
+                info = found.info;
+            } else {
+                info = analyse(content.value);
+            }
             counter.textContent = "";
+            if (columns && info.fields) {
+                counter.appendChild(document.createTextNode("Longest message a recipient gets: "));
+            }
             var strong = document.createElement("strong");
             strong.textContent = info.chars + (info.chars === 1 ? " character" : " characters");
             counter.appendChild(strong);
@@ -103,6 +173,38 @@
             later = later && later.value === "later";
             show("d7-row-schedule", later);
             show("d7-row-where", later);
+        }
+
+        form.querySelectorAll(".d7-merge[data-field]").forEach(function (button) {
+            button.addEventListener("click", function () {
+                var field = "{" + button.dataset.field + "}";
+                var start = content.selectionStart, end = content.selectionEnd;
+                content.setRangeText(field, start, end, "end");
+                content.focus();
+                refresh();
+            });
+        });
+
+        var picker = document.getElementById("id_template");
+        var saved = JSON.parse(document.getElementById("d7sms-templates").textContent);
+        if (picker) {
+            picker.addEventListener("change", function () {
+                var chosen = saved.filter(function (t) { return t.name === picker.value; })[0];
+                if (!chosen) { return; }
+                content.value = chosen.text;
+                if (chosen.sender) { document.getElementById("id_sender").value = chosen.sender; }
+                binary.checked = false;
+                refresh();
+            });
+        }
+
+        // Choosing a file reads it at once, so its columns can be used while writing.
+        var upload = document.getElementById("id_upload");
+        var readColumns = document.getElementById("d7-read-columns");
+        if (upload && readColumns) {
+            upload.addEventListener("change", function () {
+                if (upload.files && upload.files.length) { readColumns.click(); }
+            });
         }
 
         form.addEventListener("input", refresh);
