@@ -12,8 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
-from d7sms import conf
+from d7sms import conf, webhook_urls
 from d7sms.conf import shown
 from d7sms.recipients import SENDER_RULE, is_valid_sender
 
@@ -151,10 +152,6 @@ def check_settings(app_configs=None, **kwargs):
 @register(Tags.security)
 def check_webhooks(app_configs=None, **kwargs):
     """What a forged or lost webhook call, or a send that cannot go out, would come from."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from d7sms import webhook_urls
-
     user = getattr(settings, "D7SMS", None)
     if user is not None and not isinstance(user, dict):
         return []  # d7sms.E000 says so
@@ -169,16 +166,8 @@ def check_webhooks(app_configs=None, **kwargs):
     if secret is not None and not isinstance(secret, (str, bytes)):
         messages.append(Error("D7SMS['WEBHOOK_SECRET'] must be a str, bytes or None.", id="d7sms.E024"))
         problems = []
-    if problems and not webhook_urls.local_d7():
-        for name, why in problems:
-            text = (
-                f"{name} cannot protect the webhook URLs: {why}. Anyone could forge delivery reports, "
-                "so d7sms refuses to send or receive with it while BASE_URL is not on this host."
-            )
-            if secret:
-                messages.append(Error(text, hint=webhook_urls.SECRET_HINT, id="d7sms.E021"))
-            else:
-                messages.append(Error(text, hint=webhook_urls.SECRET_HINT, id="d7sms.E020"))
+    if problems and not webhook_urls.local_d7() and _configured_to_send(s):
+        messages.extend(_weak_secret_errors(problems, secret))
     callback = s["CALLBACK_BASE_URL"]
     if callback and not _url_problem(callback) and urlsplit(callback).password:
         messages.append(
@@ -192,20 +181,40 @@ def check_webhooks(app_configs=None, **kwargs):
     return messages
 
 
+def _configured_to_send(s):
+    """True once the project holds D7 credentials: until then (a fresh project, a migration-only
+    release step) a weak secret is a matter for ``check --deploy``, as Django's own W009 is."""
+    return bool(s["USERNAME"] and s["PASSWORD"])
+
+
+def _weak_secret_errors(problems, secret):
+    errors = []
+    for name, why in problems:
+        text = (
+            f"{name} cannot protect the webhook URLs: {why}. Anyone could forge delivery reports, "
+            "so d7sms refuses to send or receive with it while BASE_URL is not on this host."
+        )
+        if secret:
+            errors.append(Error(text, hint=webhook_urls.SECRET_HINT, id="d7sms.E021"))
+        else:
+            errors.append(Error(text, hint=webhook_urls.SECRET_HINT, id="d7sms.E020"))
+    return errors
+
+
 @register(Tags.security, deploy=True)
 def check_webhooks_deploy(app_configs=None, **kwargs):
     """``check --deploy``: a weak webhook secret is fine against the local sandbox only."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from d7sms import webhook_urls
-
     user = getattr(settings, "D7SMS", None)
-    if (user is not None and not isinstance(user, dict)) or not webhook_urls.local_d7():
-        return []  # E000, or E020/E021 say it already
+    if user is not None and not isinstance(user, dict):
+        return []  # E000 says it
     try:
         problems = webhook_urls.secret_problems()
     except ImproperlyConfigured:
         return []  # E024 says it
+    if not webhook_urls.local_d7():
+        s = conf.all_settings()
+        # With credentials, the plain check already said it.
+        return [] if _configured_to_send(s) else _weak_secret_errors(problems, s["WEBHOOK_SECRET"])
     return [
         Warning(
             f"{name} cannot protect the webhook URLs: {why}. That is accepted only while BASE_URL is on "
