@@ -1,13 +1,13 @@
-"""Reading a pasted or uploaded recipient list in one pass.
+"""Reading a pasted recipient list in one pass, and what uploads share with it (the list's
+errors, the header rule, a CSV reader whose errors name the line; uploads themselves are read
+by :mod:`d7sms.admin.spreadsheets`).
 
-Lists of 100,000 lines are common, so input is streamed: pasted text is walked line by
-line in place and uploads are read through ``csv`` over a text wrapper of the file. Only
-the normalised valid numbers are kept (in one dict, which is both the order and the
-duplicate check), plus the first :data:`SHOWN_PROBLEMS` invalid entries for display.
+Lists of 100,000 lines are common, so pasted text is walked line by line in place. Only the
+normalised valid numbers are kept (in one dict, which is both the order and the duplicate
+check), plus the first :data:`SHOWN_PROBLEMS` invalid entries for display.
 """
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 
@@ -16,8 +16,6 @@ from d7sms.recipients import InvalidNumber, normalise
 SHOWN_PROBLEMS = 100
 _PASTE_SEPARATORS = re.compile(r"[,;\t]")
 _DIGIT = re.compile(r"\d")
-_SNIFF_BYTES = 16384
-_SAMPLE_ROWS = 20
 
 
 class ListError(ValueError):
@@ -73,7 +71,7 @@ def _lines(text):
         start, number = end + 1, number + 1
 
 
-def _is_header(values):
+def is_header(values):
     """A first row is a header when none of its cells holds a digit (e.g. ``Name;Phone``)."""
     cells = [v for v in values if v.strip()]
     return bool(cells) and not any(_DIGIT.search(v) for v in cells)
@@ -87,7 +85,7 @@ def read_pasted(text, region):
         values = _PASTE_SEPARATORS.split(line)
         if first and line.strip():
             first = False
-            if _is_header(values):
+            if is_header(values):
                 collected.header = line.strip()[:100]
                 continue
         for value in values:
@@ -95,62 +93,7 @@ def read_pasted(text, region):
     return collected
 
 
-def read_csv(upload, column, region):
-    """Read one column of an uploaded CSV file.
-
-    ``column`` is a 1-based number, a header name, or empty to pick the column that holds
-    the most valid numbers in the first rows. The delimiter is detected; a first row
-    without digits is taken as the header.
-    """
-    upload.seek(0)
-    text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")
-    try:
-        return _read_rows(text, column.strip(), region)
-    finally:
-        text.detach()  # leave the upload open for Django to clean up
-
-
-def _read_rows(text, column, region):
-    sample = text.read(_SNIFF_BYTES)
-    text.seek(0)
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel  # one column, or nothing to tell delimiters apart
-    reader = _checked(csv.reader(text, dialect))
-    collected = Collected()
-    head = []
-    for row in reader:
-        head.append((reader.line_num, row))
-        if len(head) >= _SAMPLE_ROWS:
-            break
-    if not head:
-        return collected
-    header = head[0][1] if _is_header(head[0][1]) else None
-    if header is not None:
-        collected.header = dialect.delimiter.join(header)[:100]
-        head = head[1:]
-    index = _column_index(column, header, [row for _n, row in head], region)
-    collected.column = header[index] if header and index < len(header) else str(index + 1)
-
-    def rows():
-        yield from head
-        for row in reader:
-            yield reader.line_num, row
-
-    for line_number, row in rows():
-        if not any(cell.strip() for cell in row):
-            continue
-        if index >= len(row):
-            collected.invalid += 1
-            if len(collected.problems) < SHOWN_PROBLEMS:
-                collected.problems.append((line_number, dialect.delimiter.join(row)[:60], f"no column {index + 1}"))
-            continue
-        collected.add(line_number, row[index], region)
-    return collected
-
-
-class _checked:
+class CheckedReader:
     """A csv reader whose errors (a cell longer than ``csv.field_size_limit()``, a NUL byte...)
     become a :class:`ListError` naming the line: a file of phone numbers has no such cell."""
 
@@ -175,29 +118,3 @@ class _checked:
                 f"The file cannot be read as a list of numbers: line {self.reader.line_num}: {detail}.",
                 field="upload",
             ) from None
-
-
-def _column_index(column, header, sample, region):
-    if column.isdigit():
-        index = int(column) - 1
-        if index < 0:
-            raise ListError("Columns are numbered from 1.")
-        return index
-    if column:
-        names = [h.strip().casefold() for h in header or ()]
-        if column.casefold() in names:
-            return names.index(column.casefold())
-        if header:
-            raise ListError(f"The file has no column named {column!r}; its columns are: {', '.join(header)}.")
-        raise ListError(f"The file has no header row, so name the column by number instead of {column!r}.")
-    width = max((len(row) for row in sample), default=1)
-    scores = [0] * width
-    for row in sample:
-        for i, cell in enumerate(row):
-            try:
-                normalise(cell, region)
-            except InvalidNumber:
-                continue
-            scores[i] += 1
-    # The leftmost of the best columns; column 1 when none holds a number.
-    return scores.index(max(scores)) if width else 0

@@ -12,7 +12,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from d7sms.admin.recipient_input import ListError, _is_header
+from d7sms.admin.recipient_input import CheckedReader, ListError, is_header
 from d7sms.recipients import InvalidNumber, normalise
 
 _SNIFF_BYTES = 16384
@@ -51,7 +51,7 @@ def _csv(upload, region):
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel  # one column, or nothing to tell delimiters apart
-    reader = csv.reader(text, dialect)
+    reader = CheckedReader(csv.reader(text, dialect))
 
     def rows():
         try:
@@ -141,7 +141,7 @@ def _fit(cells, size):
 def _looks_like_header(first, rest, region):
     """A first row is a header when no cell holds a digit, or when none of its cells is a
     phone number while the rows after it hold some (e.g. ``name,phone,address line 1``)."""
-    if _is_header(first):
+    if is_header(first):
         return True
     if any(is_number(c, region) for c in first):
         return False
