@@ -8,7 +8,6 @@ callback that tells us the message's id.
 
 import random
 import threading
-import time
 import uuid
 from collections import Counter, defaultdict
 from urllib.parse import urlencode
@@ -129,14 +128,12 @@ def test_storm_in_one_stream():
     order = overtakes(calls)
     assert order["level 2 before level 1"] > 20 and order["DLR before callback"] > 100
     client = Client()
-    started = time.monotonic()
     answers = Counter()
     for kind, path, params in calls:
         response = send(client, kind, path, params)
         answers[(response.status_code, response.content == ACK)] += 1
     assert answers == {(200, True): TOTAL}
     check_truth(sendout, calls, truth, distinct)
-    assert time.monotonic() - started < 60
 
 
 @pytest.mark.django_db(transaction=True)
