@@ -2,7 +2,6 @@
 
 import re
 import sys
-import time
 import tracemalloc
 from datetime import timedelta
 from decimal import Decimal
@@ -375,12 +374,8 @@ def _big_csv(path_rows):
 def test_a_list_of_100000_lines_is_checked_in_one_request(sender_client, locmem):
     upload = _big_csv(100_000)
     upload.seek(0)
-    started = time.perf_counter()
     response = sender_client.post(URL, form(recipients="", upload=upload))
-    elapsed = time.perf_counter() - started
     assert figure(response, "valid") == "100,000" and figure(response, "invalid") == "0"
-    # Well inside a proxy's usual 30 s timeout (about 4 s on a 2-core machine).
-    assert elapsed < 20, elapsed
     # The list stays on the server: the preview page carries a reference, not the numbers.
     token = draft_of(response)
     assert len(token) < 5_000

@@ -7,7 +7,6 @@ own database connection, on SQLite and (with D7SMS_TEST_DATABASE=postgres) on Po
 """
 
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -274,10 +273,9 @@ def _preview(client, recipients):
 def test_one_preview_confirmed_in_several_tabs_at_once_makes_one_sendout(live, sandbox, staff_client):
     targets = numbers(5, start=2000)
     draft = _preview(staff_client, "\n".join(targets))
-    started = time.monotonic()
     results, errors = race(4, lambda: staff_client.post(
         "/admin/d7sms/sendout/compose/", {"_action": "confirm", "draft": draft}).status_code)
-    assert not errors and results == [302] * 4 and time.monotonic() - started < 30
+    assert not errors and results == [302] * 4
     assert Sendout.objects.count() == 1
     assert received(sandbox) == {n: 1 for n in targets}
     # The back button, or the confirm POST replayed later, lands on the same sendout.

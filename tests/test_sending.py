@@ -432,8 +432,8 @@ def test_throttle_holds_the_rate(settings):
     started = time.monotonic()
     run(messages)
     elapsed = time.monotonic() - started
-    # 60 at 20/s spans three one-second windows: at least one full second, at most about three.
-    assert 1.0 <= elapsed < 3.5
+    # 60 at 20/s spans three one-second windows: the throttle made it wait at least one second.
+    assert elapsed >= 1.0
     assert len(locmem.outbox()) == 60
 
 
