@@ -99,3 +99,47 @@ def test_list_actions_skip_messages_the_user_may_not_see(sender_user, django_use
     assert not Message.objects.filter(resend_of=theirs).exists()
     assert Message.objects.get(pk=queued_theirs.pk).status == S.QUEUED
     assert Message.objects.get(pk=unknown_theirs.pk).status == S.UNKNOWN
+
+
+def _silent_unknown(sendout_statuses, **fields):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(hours=2)
+    sendout = make_sendout(sendout_statuses)
+    sendout.messages.update(claimed_at=long_ago, error_code="outcome_unknown", **fields)
+    return sendout.messages.order_by("pk")
+
+
+def test_the_unknown_review_shows_and_resends_only_messages_the_user_may_see(
+    sender_user, django_user_model, own_messages_only, locmem
+):
+    other = _staff(django_user_model, "other3", ["send_sms", "view_message"])
+    mine, theirs = _silent_unknown([S.UNKNOWN, S.UNKNOWN])
+    Message.objects.filter(pk=mine.pk).update(created_by=sender_user)
+    Message.objects.filter(pk=theirs.pk).update(created_by=other)
+    client = login(sender_user)
+    page = client.get(f"{LIST}unknown/")
+    assert [m.pk for m in page.context["silent"]["rows"]] == [mine.pk]
+    assert page.context["silent"]["count"] == 1
+    assert client.post(f"{LIST}unknown/", {"confirm": "1"}).status_code == 302
+    assert Message.objects.filter(resend_of=mine).count() == 1
+    assert not Message.objects.filter(resend_of=theirs).exists()
+
+
+def test_the_unknown_review_leaves_alone_what_a_per_message_rule_hides(
+    sender_user, django_user_model, monkeypatch, locmem
+):
+    """A project narrowing only ``has_view_permission(request, obj)`` (not the queryset)."""
+    other = _staff(django_user_model, "other4", ["send_sms", "view_message"])
+    mine, theirs = _silent_unknown([S.UNKNOWN, S.UNKNOWN])
+    Message.objects.filter(pk=mine.pk).update(created_by=sender_user)
+    Message.objects.filter(pk=theirs.pk).update(created_by=other)
+    model_admin = admin.site._registry[Message]
+    monkeypatch.setattr(
+        model_admin, "has_view_permission", lambda request, obj=None: obj is None or obj.created_by_id == request.user.pk
+    )
+    assert login(sender_user).post(f"{LIST}unknown/", {"confirm": "1"}).status_code == 302
+    assert Message.objects.filter(resend_of=mine).count() == 1
+    assert not Message.objects.filter(resend_of=theirs).exists()

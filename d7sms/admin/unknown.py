@@ -36,15 +36,17 @@ def _heard_of():
     )
 
 
-def groups(now=None):
-    """``(silent, waiting, reported)`` querysets: unknown with no sign of life after the quiet
-    period; unknown still within it; and messages D7 reported on after their outcome was unknown."""
+def groups(now=None, queryset=None):
+    """``(silent, waiting, reported)`` querysets of the messages in ``queryset`` (default: all):
+    unknown with no sign of life after the quiet period; unknown still within it; and messages
+    D7 reported on after their outcome was unknown."""
     now = now or timezone.now()
+    queryset = Message.objects.all() if queryset is None else queryset
     quiet_from = now - timedelta(seconds=conf.get("UNKNOWN_QUIET_PERIOD"))
-    unknown = Message.objects.filter(status=MessageStatus.UNKNOWN, resend_token__isnull=True)
+    unknown = queryset.filter(status=MessageStatus.UNKNOWN, resend_token__isnull=True)
     silent = unknown.filter(claimed_at__lt=quiet_from).exclude(_heard_of())
     waiting = unknown.filter(Q(claimed_at__gte=quiet_from) | Q(claimed_at__isnull=True)).exclude(_heard_of())
-    reported = Message.objects.filter(error_code=OUTCOME_UNKNOWN).filter(
+    reported = queryset.filter(error_code=OUTCOME_UNKNOWN).filter(
         ~Q(status=MessageStatus.UNKNOWN) | _heard_of()
     )
     return silent, waiting, reported
@@ -54,7 +56,8 @@ def unknown_view(model_admin, request):
     """GET: the three groups. POST: send again every message with no sign of life."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    silent, waiting, reported = groups()
+    # The messages this user sees in the message list: a project may narrow them.
+    silent, waiting, reported = groups(queryset=model_admin.get_queryset(request))
     here = reverse(f"{model_admin.admin_site.name}:d7sms_message_unknown")
     if request.method == "POST":
         if not model_admin.has_send_permission(request):
@@ -62,7 +65,9 @@ def unknown_view(model_admin, request):
         if request.POST.get("confirm") != "1":
             messages.error(request, _("Tick the box to confirm, then press the button again."))
             return HttpResponseRedirect(here)
-        return _resend_silent(model_admin, request, list(silent.order_by("pk").values_list("pk", flat=True)), here)
+        # A project may also narrow per message (has_view_permission with an object).
+        ids = [m.pk for m in silent.order_by("pk") if model_admin.has_view_permission(request, m)]
+        return _resend_silent(model_admin, request, ids, here)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
