@@ -18,30 +18,45 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from d7sms import conf, encoding
-from d7sms.admin import drafts, personalised, uploads
+from d7sms.admin import drafts, personalised, profiles, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
 from d7sms.admin.recipient_input import ListError, read_pasted
-from d7sms.models import ComposeUpload, MessageTemplate
+from d7sms.models import ComposeUpload, Message, MessageTemplate, db_alias
 
 SHOWN_NUMBERS = 10
 
 
 def compose_view(model_admin, request):
-    """Show the compose form, a preview of it, or create the sendout on confirm."""
+    """Show the compose form, a preview of it, or create the sendout on confirm.
+
+    Schedules are typed and shown in the staff member's zone (:func:`profiles.zone_for`); the
+    page is rendered here, inside it.
+    """
     if not model_admin.has_send_permission(request):
         raise PermissionDenied
+    request.d7sms_zone = profiles.zone_for(request)
+    with timezone.override(request.d7sms_zone[0]):
+        response = _compose_view(model_admin, request)
+        if hasattr(response, "render"):
+            response.render()
+    return response
+
+
+def _compose_view(model_admin, request):
     if request.method != "POST":
         return _render_compose(model_admin, request, ComposeForm())
     action = request.POST.get("_action", "preview")
-    if action in ("back", "confirm"):
+    if action in ("back", "confirm", "test"):
         try:
             fields, numbers, summary = drafts.unpack(request.user, request.POST.get("draft", ""))
         except drafts.DraftError as exc:
@@ -51,6 +66,8 @@ def compose_view(model_admin, request):
             return _render_compose(
                 model_admin, request, _refilled(fields), kept=_upload_of(request, summary), draft=request.POST["draft"]
             )
+        if action == "test":
+            return _send_test(model_admin, request, fields, numbers, summary)
         return _confirm(model_admin, request, fields, numbers, summary)
     if action == "columns":
         return _read_columns(model_admin, request)
@@ -206,6 +223,7 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "sufficient": sufficient,
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
+        **_staff_context(request, model_admin),
     }
     if checked is None and not fields["binary"]:
         context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
@@ -286,6 +304,61 @@ def _confirm(model_admin, request, fields, numbers, summary):
     return HttpResponseRedirect(change_url)
 
 
+def _staff_context(request, model_admin):
+    """The zone schedules are read in (and where it came from), and the user's test number."""
+    zone, source = getattr(request, "d7sms_zone", (timezone.get_current_timezone_name(), profiles.SITE))
+    profile = profiles.profile_of(request.user)
+    return {
+        "zone": zone,
+        "zone_source": source,
+        "browser_zone": zone if source == profiles.BROWSER else "",
+        "browser_help": profiles.zone_help("{tz}", profiles.BROWSER),
+        "test_to": request.POST.get("test_to") or (profile.phone if profile else ""),
+        "profile_url": reverse(f"{model_admin.admin_site.name}:d7sms_staffprofile_mine"),
+    }
+
+
+def _send_test(model_admin, request, fields, numbers, summary):
+    """Send one message of the draft (the first recipient's, when personalised) to the staff
+    member's number, through ``send_sms``; it belongs to no sendout. Show the preview again."""
+    from d7sms import api
+
+    kept = _upload_of(request, summary)
+    plan = checked = None
+    content = {"content": fields["content"]} if not fields["binary"] else {
+        "hex_content": fields["hex_content"], "coding": int(fields["coding"])}
+    sender = fields["sender"]
+    if summary.get("personalised"):
+        if kept is None:
+            messages.error(request, _("The uploaded list has expired; upload the file again."))
+            return _render_compose(model_admin, request, _refilled(fields))
+        plan = personalised.plan_for(kept, fields)
+        checked = personalised.check(kept, plan)
+        first = next(personalised.recipients(kept, plan), None)
+        if first is not None:
+            sender = first.sender or sender
+            if plan.template is not None:
+                content = {"content": plan.template.render(first.fields)}
+    to = request.POST.get("test_to", "").strip()
+    if not to:
+        messages.error(request, _("Type the number to send the test to (or keep yours in your SMS settings)."))
+    else:
+        try:
+            with transaction.atomic(using=db_alias()):
+                # Marked in the same transaction, before anything is enqueued.
+                test = api.send_sms(to, **content, sender=sender, dlr_level=fields["dlr_level"], user=request.user)
+                Message.objects.filter(pk=test.pk).update(is_test=True)
+        except ValidationError as exc:
+            messages.error(request, _("The test was not sent: %(why)s") % {"why": " ".join(exc.messages)})
+        else:
+            messages.success(
+                request,
+                _("A test message is on its way to %(to)s. It is not part of the sendout and is not counted "
+                  "in it; nothing else was sent.") % {"to": test.to},
+            )
+    return _show_preview(model_admin, request, fields, numbers, summary, checked=checked, plan=plan)
+
+
 def _refilled(fields):
     """An unbound form showing what was typed, without error messages."""
     initial = dict(fields)
@@ -306,10 +379,21 @@ def _render_compose(model_admin, request, form, *, kept=None, draft="", upload_e
         "ucs2_sizes": conf.get("UCS2_PART_SIZES"),
         "gsm7_alphabet": gsm7_alphabet(),
         "saved_templates": list(MessageTemplate.objects.order_by("name").values("name", "text", "sender")),
+        "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
+        **_staff_context(request, model_admin),
     }
+    zone, source = context["zone"], context["zone_source"]
+    form.fields["schedule_at"].help_text = profiles.zone_help(zone, source)
     if kept is not None:
         context.update(personalised.compose_context(request, form, kept))
     return TemplateResponse(request, "admin/d7sms/sendout/compose.html", context)
+
+
+def render_compose_page(model_admin, request, form, *, kept=None):
+    """The compose page showing ``form`` (unbound, prefilled) and the upload ``kept``, if any."""
+    request.d7sms_zone = profiles.zone_for(request)
+    with timezone.override(request.d7sms_zone[0]):
+        return _render_compose(model_admin, request, form, kept=kept).render()
 
 
 def message_parts(fields):
