@@ -106,6 +106,13 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         # A sendout that reached D7 is the record of what was sent; see archive.py.
         return super().has_delete_permission(request, obj) and (obj is None or not obj.handed_to_d7())
 
+    def get_deleted_objects(self, objs, request):
+        found = super().get_deleted_objects(objs, request)
+        if not any(sendout.handed_to_d7() for sendout in objs):
+            # An unsent sendout's messages never left: they go with it (they cannot be deleted alone).
+            found[2].discard(Message._meta.verbose_name)
+        return found
+
     def get_actions(self, request):
         found = super().get_actions(request)
         if "delete_selected" in found:
