@@ -172,6 +172,8 @@ def test_duplicate_of_a_personalised_sendout_keeps_each_recipients_fields(sender
     sender_client.post(COMPOSE, {"_action": "confirm", "draft": draft_of(preview)})
     sendout = Sendout.objects.get()
     locmem.reset()
+    # Its recipients are listed once, below the progress (not inside the links above it).
+    assert sender_client.get(page(sendout)).content.decode().count('id="d7-recipients"') == 1
     response = sender_client.get(page(sendout, "duplicate/"))
     kept = response.context["kept_upload"]
     assert [c["name"] for c in kept.columns] == ["phone", "name"] and kept.row_count == 2
@@ -362,7 +364,7 @@ def contrast(a, b):
 
 # The admin's own backgrounds (django/contrib/admin/static/admin/css/base.css and dark_mode.css):
 # the page (--body-bg) and the bar's track (--darkened-bg).
-THEMES = {":root {\n    --d7-delivered": ("#ffffff", "#f8f8f8"), 'html[data-theme="dark"]': ("#121212", "#212121")}
+THEMES = {":root {\n    --d7-delivered": ("#ffffff", "#f8f8f8"), 'html[data-theme="dark"] {': ("#121212", "#212121")}
 ORDER = ("delivered", "failed", "accepted", "waiting", "cancelled")
 
 
@@ -379,8 +381,8 @@ def test_progress_colours_have_3_to_1_contrast_with_neighbours_and_background(bl
 
 def test_the_system_dark_mode_uses_the_dark_palette():
     text = CSS.read_text()
-    media = text[text.index("@media (prefers-color-scheme: dark)"):]
-    assert dict(re.findall(r"--d7-(\w+): (#[0-9a-f]{6});", media[: media.index("}")])) == _palette('html[data-theme="dark"]')
+    media = text[text.index('@media (prefers-color-scheme: dark) {\n    html:not([data-theme="light"]) {'):]
+    assert dict(re.findall(r"--d7-(\w+): (#[0-9a-f]{6});", media[: media.index("}")])) == _palette('html[data-theme="dark"] {')
     # The separators and patterns: touching segments never rely on colour alone.
     assert "box-shadow: inset 2px 0 0 var(--d7-track)" in text
     assert "repeating-linear-gradient" in text.split(".d7-seg-accepted")[1].split("}")[0]
