@@ -144,3 +144,28 @@ def test_duplicate_a_sendout_and_archive_the_original(staff, site, page, sandbox
     assert "Staff test" not in page.inner_text("#result_list") if page.locator("#result_list").count() else True
     page.goto(site.url + "/admin/d7sms/sendout/?archived=yes")
     assert "Staff test" in page.inner_text("#result_list")
+
+
+def test_the_schedule_is_typed_in_the_browsers_time_zone_and_says_so(browser, staff, site):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="America/New_York")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        log_in(page, site)
+        page.wait_for_selector("#d7sms-compose")
+        page.check("input[name=when][value=later]")
+        help_text = page.inner_text("#id_schedule_at_helptext")
+        assert "In your time zone, America/New_York (your browser's)." in help_text  # not the site's Berlin
+        page.fill("#id_content", "Doors open at nine")
+        page.fill("#id_recipients", "+447911123450")
+        page.fill("#id_schedule_at", "2030-01-15T09:00")
+        shot(page, "compose-time-zone.png")
+        page.click("input[name=_preview]")
+        page.wait_for_selector("#d7sms-preview")
+        assert "9 a.m. America/New_York" in page.inner_text("#d7sms-preview")
+        page.click("#d7-confirm")
+        page.wait_for_selector("#d7-follow")
+        # Stored in UTC (14:00), shown on the sendout page in the site's zone (Berlin, 15:00).
+        assert "Jan. 15, 2030, 3 p.m." in page.inner_text(".field-schedule_at")
+    finally:
+        context.close()
