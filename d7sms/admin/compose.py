@@ -18,7 +18,6 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,11 +26,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from d7sms import conf, encoding
-from d7sms.admin import drafts, personalised, profiles, uploads
+from d7sms.admin import drafts, personalised, profiles, send_to_me, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
 from d7sms.admin.recipient_input import ListError, read_pasted
-from d7sms.models import ComposeUpload, Message, MessageTemplate, db_alias
+from d7sms.models import ComposeUpload, MessageTemplate
 
 SHOWN_NUMBERS = 10
 
@@ -67,7 +66,7 @@ def _compose_view(model_admin, request):
                 model_admin, request, _refilled(fields), kept=_upload_of(request, summary), draft=request.POST["draft"]
             )
         if action == "test":
-            return _send_test(model_admin, request, fields, numbers, summary)
+            return _test(model_admin, request, fields, numbers, summary)
         return _confirm(model_admin, request, fields, numbers, summary)
     if action == "columns":
         return _read_columns(model_admin, request)
@@ -223,7 +222,7 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "sufficient": sufficient,
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
-        **_staff_context(request, model_admin),
+        **profiles.compose_context(request, model_admin.admin_site.name),
     }
     if checked is None and not fields["binary"]:
         context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
@@ -304,58 +303,17 @@ def _confirm(model_admin, request, fields, numbers, summary):
     return HttpResponseRedirect(change_url)
 
 
-def _staff_context(request, model_admin):
-    """The zone schedules are read in (and where it came from), and the user's test number."""
-    zone, source = getattr(request, "d7sms_zone", (timezone.get_current_timezone_name(), profiles.SITE))
-    profile = profiles.profile_of(request.user)
-    return {
-        "zone": zone,
-        "zone_source": source,
-        "browser_zone": zone if source == profiles.BROWSER else "",
-        "browser_help": profiles.zone_help("{tz}", profiles.BROWSER),
-        "test_to": request.POST.get("test_to") or (profile.phone if profile else ""),
-        "profile_url": reverse(f"{model_admin.admin_site.name}:d7sms_staffprofile_mine"),
-    }
-
-
-def _send_test(model_admin, request, fields, numbers, summary):
-    """Send one message of the draft (the first recipient's, when personalised) to the staff
-    member's number, through ``send_sms``; it belongs to no sendout. Show the preview again."""
-    from d7sms import api
-
+def _test(model_admin, request, fields, numbers, summary):
+    """Send one message of the draft to the staff member (send_to_me.py); show the preview again."""
     kept = _upload_of(request, summary)
     plan = checked = None
-    content = {"content": fields["content"]} if not fields["binary"] else {
-        "hex_content": fields["hex_content"], "coding": int(fields["coding"])}
-    sender = fields["sender"]
     if summary.get("personalised"):
         if kept is None:
             messages.error(request, _("The uploaded list has expired; upload the file again."))
             return _render_compose(model_admin, request, _refilled(fields))
         plan = personalised.plan_for(kept, fields)
         checked = personalised.check(kept, plan)
-        first = next(personalised.recipients(kept, plan), None)
-        if first is not None:
-            sender = first.sender or sender
-            if plan.template is not None:
-                content = {"content": plan.template.render(first.fields)}
-    to = request.POST.get("test_to", "").strip()
-    if not to:
-        messages.error(request, _("Type the number to send the test to (or keep yours in your SMS settings)."))
-    else:
-        try:
-            with transaction.atomic(using=db_alias()):
-                # Marked in the same transaction, before anything is enqueued.
-                test = api.send_sms(to, **content, sender=sender, dlr_level=fields["dlr_level"], user=request.user)
-                Message.objects.filter(pk=test.pk).update(is_test=True)
-        except ValidationError as exc:
-            messages.error(request, _("The test was not sent: %(why)s") % {"why": " ".join(exc.messages)})
-        else:
-            messages.success(
-                request,
-                _("A test message is on its way to %(to)s. It is not part of the sendout and is not counted "
-                  "in it; nothing else was sent.") % {"to": test.to},
-            )
+    send_to_me.send(request, fields, kept, plan)
     return _show_preview(model_admin, request, fields, numbers, summary, checked=checked, plan=plan)
 
 
@@ -380,7 +338,7 @@ def _render_compose(model_admin, request, form, *, kept=None, draft="", upload_e
         "gsm7_alphabet": gsm7_alphabet(),
         "saved_templates": list(MessageTemplate.objects.order_by("name").values("name", "text", "sender")),
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
-        **_staff_context(request, model_admin),
+        **profiles.compose_context(request, model_admin.admin_site.name),
     }
     zone, source = context["zone"], context["zone_source"]
     form.fields["schedule_at"].help_text = profiles.zone_help(zone, source)

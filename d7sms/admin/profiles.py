@@ -53,6 +53,21 @@ def zone_help(zone, source):
     return _("In your time zone, %(tz)s (%(why)s).") % {"tz": zone, "why": why}
 
 
+def compose_context(request, site_name):
+    """What the compose and preview pages show of the staff member: the zone schedules are read
+    in (and where it came from) and the number tests go to."""
+    zone, source = getattr(request, "d7sms_zone", (timezone.get_current_timezone_name(), SITE))
+    profile = profile_of(request.user)
+    return {
+        "zone": zone,
+        "zone_source": source,
+        "browser_zone": zone if source == BROWSER else "",
+        "browser_help": zone_help("{tz}", BROWSER),
+        "test_to": request.POST.get("test_to") or (profile.phone if profile else ""),
+        "profile_url": reverse(f"{site_name}:d7sms_staffprofile_mine"),
+    }
+
+
 class StaffProfileForm(forms.ModelForm):
     time_zone = forms.ChoiceField(
         label=gettext_lazy("My time zone"), required=False,
