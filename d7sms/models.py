@@ -73,7 +73,7 @@ class Sendout(models.Model):
     mode = models.CharField(_("sent by"), max_length=10, choices=SendMode.choices, default=SendMode.BATCH)
     schedule_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
     remote_schedule = models.BooleanField(
-        _("scheduled at D7"), default=False, help_text=_("Handed to D7 at once with its schedule_at.")
+        _("scheduled at D7"), default=False, help_text=_("Handed to D7 at once, with the time D7 sends it at.")
     )
     status = models.CharField(_("status"), max_length=24, choices=SendoutStatus.choices, default=SendoutStatus.SCHEDULED)
     d7_batch_ids = models.JSONField(_("D7 batch ids"), default=list, blank=True)

@@ -402,7 +402,7 @@ def test_progress_json_carries_the_sentence_the_live_region_reads(viewer_client)
 def test_the_sendout_page_speaks_plainly(viewer_client):
     sendout = make_sendout([S.DELIVERED])
     html = viewer_client.get(page(sendout)).content.decode()
-    assert "/secure/" not in html and "In batches" in html
+    assert "/secure/" not in html and "its schedule_at" not in html and "In batches" in html
     assert "Hex content" not in html and "Coding" not in html  # empty for a text sendout
     assert "Technical details" in html and "D7 batch ids" not in html  # none recorded
     binary = make_sendout([S.DELIVERED], content="")
