@@ -56,8 +56,8 @@ class SendoutStatus(models.TextChoices):
 
 
 class SendMode(models.TextChoices):
-    SINGLE = "single", _("One /secure/send call per message")
-    BATCH = "batch", _("/secure/sendbatch in chunks")
+    SINGLE = "single", _("One at a time")
+    BATCH = "batch", _("In batches")
 
 
 class Sendout(models.Model):
@@ -73,7 +73,7 @@ class Sendout(models.Model):
     mode = models.CharField(_("sent by"), max_length=10, choices=SendMode.choices, default=SendMode.BATCH)
     schedule_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
     remote_schedule = models.BooleanField(
-        _("scheduled at D7"), default=False, help_text=_("Handed to D7 at once with its schedule_at.")
+        _("scheduled at D7"), default=False, help_text=_("Handed to D7 at once, with the time D7 sends it at.")
     )
     status = models.CharField(_("status"), max_length=24, choices=SendoutStatus.choices, default=SendoutStatus.SCHEDULED)
     d7_batch_ids = models.JSONField(_("D7 batch ids"), default=list, blank=True)
@@ -97,6 +97,10 @@ class Sendout(models.Model):
     columns = models.JSONField(_("recipient fields"), default=list, blank=True)
     # A copy of the saved template's name: what was sent is the text above, never a link.
     template_name = models.CharField(_("from template"), max_length=100, blank=True)
+    # A sendout that reached D7 is the record of what was sent: the admin archives it (hidden
+    # from the default list) and refuses to delete it. Code may still delete (retention is the
+    # project's call).
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("sendout")
@@ -110,6 +114,14 @@ class Sendout(models.Model):
 
     def __str__(self):
         return self.name or f"Sendout #{self.pk}"
+
+    def handed_to_d7(self):
+        """Did any message of this sendout leave for D7 (or may it have)? Such a sendout is kept."""
+        if self.submitted_at is not None or self.d7_batch_ids:
+            return True
+        kept_here = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.CANCELLED)
+        return self.messages.exclude(status__in=kept_here).exists()
+
 
 
 class Message(models.Model):
@@ -133,6 +145,8 @@ class Message(models.Model):
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     # Each message is sent again at most once: a later attempt resends the copy (a chain).
+    # Sent with "Send a test to me" from a compose preview: belongs to no sendout.
+    is_test = models.BooleanField(_("test"), default=False)
     resend_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resent_as"
     )
@@ -310,6 +324,38 @@ class ComposeUpload(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class StaffProfile(models.Model):
+    """A staff member's own SMS settings: where "Send a test to me" goes and their time zone."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="d7sms_profile")
+    phone = models.CharField(
+        _("my phone number"), max_length=20, blank=True,
+        help_text=_("Where “Send a test to me” goes; with +country code."),
+    )
+    time_zone = models.CharField(
+        _("my time zone"), max_length=64, blank=True,
+        help_text=_("Schedules are typed and shown in it. Empty: your browser's time zone."),
+    )
+
+    class Meta:
+        verbose_name = _("my SMS settings")
+        verbose_name_plural = _("my SMS settings")
+
+    def __str__(self):
+        return str(self.user)
+
+    def clean(self):
+        import zoneinfo
+
+        if self.phone:
+            try:
+                self.phone = recipients.normalise(self.phone)
+            except recipients.InvalidNumber as exc:
+                raise ValidationError({"phone": str(exc)}) from None
+        if self.time_zone and self.time_zone not in zoneinfo.available_timezones():
+            raise ValidationError({"time_zone": _("Unknown time zone; use a name such as America/New_York.")})
 
 
 class AccountState(models.Model):

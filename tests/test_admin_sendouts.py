@@ -102,7 +102,9 @@ def test_sendout_page_shows_counts_progress_chart_and_failures(sender_client):
     html = response.content.decode()
     assert response.status_code == 200
     assert f'data-progress-url="/admin/d7sms/sendout/{sendout.pk}/progress/"' in html
-    assert f'src="/admin/d7sms/sendout/{sendout.pk}/chart.svg"' in html
+    # The chart is inline, so the page's theme colours it; the script refreshes it from chart.svg.
+    assert f'data-chart-url="/admin/d7sms/sendout/{sendout.pk}/chart.svg"' in html
+    assert 'id="d7-chart-box"><svg' in html and "Delivered: 1" in html
     assert 'data-count="delivered">1<' in html and 'data-count="undelivered">2<' in html
     assert "2 failed recipients" in html
     assert "could not deliver it to the phone" in html and "err 001" in html

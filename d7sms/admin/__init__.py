@@ -13,8 +13,11 @@ from d7sms.admin.account import AccountStateAdmin
 from d7sms.admin.sendouts import SendoutAdmin
 from d7sms.admin.message_templates import MessageTemplateAdmin
 from d7sms.admin.messages import MessageAdmin
+from d7sms.admin.profiles import StaffProfileAdmin
 from d7sms.admin.reports import BatchCallbackAdmin, DeliveryReportAdmin
-from d7sms.models import AccountState, Sendout, BatchCallback, DeliveryReport, Message, MessageTemplate
+from d7sms.models import (
+    AccountState, Sendout, BatchCallback, DeliveryReport, Message, MessageTemplate, StaffProfile,
+)
 
 admin.site.register(Sendout, SendoutAdmin)
 admin.site.register(Message, MessageAdmin)
@@ -22,8 +25,9 @@ admin.site.register(DeliveryReport, DeliveryReportAdmin)
 admin.site.register(BatchCallback, BatchCallbackAdmin)
 admin.site.register(AccountState, AccountStateAdmin)
 admin.site.register(MessageTemplate, MessageTemplateAdmin)
+admin.site.register(StaffProfile, StaffProfileAdmin)
 
 __all__ = [
     "AccountStateAdmin", "SendoutAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin",
-    "MessageTemplateAdmin",
+    "MessageTemplateAdmin", "StaffProfileAdmin",
 ]

@@ -21,11 +21,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from d7sms import conf, encoding
-from d7sms.admin import drafts, personalised, uploads
+from d7sms.admin import drafts, personalised, profiles, send_to_me, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
 from d7sms.admin.recipient_input import ListError, read_pasted
@@ -35,13 +36,26 @@ SHOWN_NUMBERS = 10
 
 
 def compose_view(model_admin, request):
-    """Show the compose form, a preview of it, or create the sendout on confirm."""
+    """Show the compose form, a preview of it, or create the sendout on confirm.
+
+    Schedules are typed and shown in the staff member's zone (:func:`profiles.zone_for`); the
+    page is rendered here, inside it.
+    """
     if not model_admin.has_send_permission(request):
         raise PermissionDenied
+    request.d7sms_zone = profiles.zone_for(request)
+    with timezone.override(request.d7sms_zone[0]):
+        response = _compose_view(model_admin, request)
+        if hasattr(response, "render"):
+            response.render()
+    return response
+
+
+def _compose_view(model_admin, request):
     if request.method != "POST":
         return _render_compose(model_admin, request, ComposeForm())
     action = request.POST.get("_action", "preview")
-    if action in ("back", "confirm"):
+    if action in ("back", "confirm", "test"):
         try:
             fields, numbers, summary = drafts.unpack(request.user, request.POST.get("draft", ""))
         except drafts.DraftError as exc:
@@ -51,6 +65,8 @@ def compose_view(model_admin, request):
             return _render_compose(
                 model_admin, request, _refilled(fields), kept=_upload_of(request, summary), draft=request.POST["draft"]
             )
+        if action == "test":
+            return _test(model_admin, request, fields, numbers, summary)
         return _confirm(model_admin, request, fields, numbers, summary)
     if action == "columns":
         return _read_columns(model_admin, request)
@@ -206,6 +222,7 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "sufficient": sufficient,
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
+        **profiles.compose_context(request, model_admin.admin_site.name),
     }
     if checked is None and not fields["binary"]:
         context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
@@ -286,6 +303,20 @@ def _confirm(model_admin, request, fields, numbers, summary):
     return HttpResponseRedirect(change_url)
 
 
+def _test(model_admin, request, fields, numbers, summary):
+    """Send one message of the draft to the staff member (send_to_me.py); show the preview again."""
+    kept = _upload_of(request, summary)
+    plan = checked = None
+    if summary.get("personalised"):
+        if kept is None:
+            messages.error(request, _("The uploaded list has expired; upload the file again."))
+            return _render_compose(model_admin, request, _refilled(fields))
+        plan = personalised.plan_for(kept, fields)
+        checked = personalised.check(kept, plan)
+    send_to_me.send(request, fields, kept, plan)
+    return _show_preview(model_admin, request, fields, numbers, summary, checked=checked, plan=plan)
+
+
 def _refilled(fields):
     """An unbound form showing what was typed, without error messages."""
     initial = dict(fields)
@@ -306,10 +337,21 @@ def _render_compose(model_admin, request, form, *, kept=None, draft="", upload_e
         "ucs2_sizes": conf.get("UCS2_PART_SIZES"),
         "gsm7_alphabet": gsm7_alphabet(),
         "saved_templates": list(MessageTemplate.objects.order_by("name").values("name", "text", "sender")),
+        "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
+        **profiles.compose_context(request, model_admin.admin_site.name),
     }
+    zone, source = context["zone"], context["zone_source"]
+    form.fields["schedule_at"].help_text = profiles.zone_help(zone, source)
     if kept is not None:
         context.update(personalised.compose_context(request, form, kept))
     return TemplateResponse(request, "admin/d7sms/sendout/compose.html", context)
+
+
+def render_compose_page(model_admin, request, form, *, kept=None):
+    """The compose page showing ``form`` (unbound, prefilled) and the upload ``kept``, if any."""
+    request.d7sms_zone = profiles.zone_for(request)
+    with timezone.override(request.d7sms_zone[0]):
+        return _render_compose(model_admin, request, form, kept=kept).render()
 
 
 def message_parts(fields):

@@ -1,18 +1,20 @@
 """The sendout (Sendout) admin: the list with progress, the sendout page and its actions."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from d7sms import progress
-from d7sms.admin import balance, compose, display, export, progress_views, recipient_fields
+from d7sms.admin import archive, balance, compose, display, duplicate, export, progress_views, recipient_fields
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import explain
 from d7sms.models import FAILURES, Message, MessageStatus, Sendout
@@ -42,13 +44,13 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
     # Facet counts would run one COUNT per filter choice over the whole table.
     show_facets = NO_FACETS
     list_display = ("title", "status_badge", "scheduled", "recipient_count", "progress_bar", "created_by")
-    list_filter = ("status", "remote_schedule", "created_at")
+    list_filter = ("status", "remote_schedule", "created_at", archive.ArchivedFilter)
     list_select_related = ("created_by",)
     search_fields = ("name",)
     list_per_page = 50
     show_full_result_count = False
     paginator = CappedPaginator
-    actions = ("cancel_selected", "retry_failed_selected")
+    actions = ("cancel_selected", "retry_failed_selected", "archive_selected", "unarchive_selected")
     fieldsets = (
         (
             gettext_lazy("Message"),
@@ -56,13 +58,19 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         ),
         (
             gettext_lazy("Sending"),
-            {"fields": ("schedule_at", "remote_schedule", "mode", "dlr_level", "recipient_count", "duplicate_count")},
+            {"fields": ("schedule_at", "remote_schedule", "mode", "recipient_count", "duplicate_count")},
         ),
         (
             gettext_lazy("History"),
-            {"fields": ("created_by", "created_at", "submitted_at", "completed_at", "d7_batch_ids")},
+            {"fields": ("created_by", "created_at", "submitted_at", "completed_at", "archived_at")},
+        ),
+        (
+            gettext_lazy("Technical details"),
+            {"fields": ("dlr_level", "d7_batch_ids"), "classes": ("collapse",)},
         ),
     )
+    # Shown only when they hold something: most sendouts are text, never archived, not from a template.
+    OPTIONAL_FIELDS = ("hex_content", "coding", "template_name", "archived_at", "duplicate_count", "d7_batch_ids")
 
     @property
     def media(self):
@@ -78,6 +86,40 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.fieldsets
+        empty = {f for f in self.OPTIONAL_FIELDS if getattr(obj, f) in (None, "", 0, [])}
+        if obj.hex_content:
+            empty.discard("coding")
+        else:
+            empty.add("coding")  # a text's coding is per message, chosen from its characters
+        shown = []
+        for title, options in self.fieldsets:
+            fields = tuple(f for f in options["fields"] if f not in empty)
+            if fields:
+                shown.append((title, {**options, "fields": fields}))
+        return shown
+
+    def has_delete_permission(self, request, obj=None):
+        # A sendout that reached D7 is the record of what was sent; see archive.py.
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.handed_to_d7())
+
+    def get_deleted_objects(self, objs, request):
+        found = super().get_deleted_objects(objs, request)
+        if not any(sendout.handed_to_d7() for sendout in objs):
+            # An unsent sendout's messages never left: they go with it (they cannot be deleted alone).
+            found[2].discard(Message._meta.verbose_name)
+        return found
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if "delete_selected" in found:
+            found["delete_selected"] = (
+                SendoutAdmin.delete_unsent_selected, "delete_selected", gettext_lazy("Delete selected unsent sendouts")
+            )
+        return found
 
     def get_changelist(self, request, **kwargs):
         return SendoutChangeList
@@ -116,6 +158,8 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             path("<int:object_id>/export.csv", wrap(self.export_view), name="d7sms_sendout_export"),
             path("<int:object_id>/cancel/", wrap(self.cancel_view), name="d7sms_sendout_cancel"),
             path("<int:object_id>/retry/", wrap(self.retry_view), name="d7sms_sendout_retry"),
+            path("<int:object_id>/archive/", wrap(self.archive_view), name="d7sms_sendout_archive"),
+            path("<int:object_id>/duplicate/", wrap(self.duplicate_view), name="d7sms_sendout_duplicate"),
             *super().get_urls(),
         ]
 
@@ -161,6 +205,44 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
     def retry_view(self, request, object_id):
         return require_POST(self._act)(request, object_id, self._retry)
 
+    def archive_view(self, request, object_id):
+        return require_POST(self._act)(request, object_id, self._archive)
+
+    def duplicate_view(self, request, object_id):
+        sendout = self._viewable(request, object_id)
+        if not self.has_send_permission(request):
+            raise PermissionDenied
+        return duplicate.compose_copy(self, request, sendout)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        sendout = self.get_object(request, unquote(object_id))
+        if sendout is not None and sendout.handed_to_d7() and super().has_delete_permission(request, sendout):
+            self.message_user(request, archive.kept_message(sendout), messages.ERROR)
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:d7sms_sendout_change", args=[sendout.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        archive.delete_unsent(obj)  # raises Kept if it reached D7 meanwhile; nothing is deleted then
+
+    def delete_queryset(self, request, queryset):
+        for sendout in queryset:
+            try:
+                archive.delete_unsent(sendout)
+            except archive.Kept:
+                self.message_user(request, archive.kept_message(sendout), messages.ERROR)
+
+    def _archive(self, request, sendout):
+        unarchiving = bool(sendout.archived_at)
+        chosen = Sendout.objects.filter(pk=sendout.pk)
+        if unarchiving:
+            archive.unarchive(chosen)
+            self.message_user(request, _("“%(sendout)s” is back in the sendout list.") % {"sendout": sendout})
+        else:
+            archive.archive(chosen)
+            self.message_user(request, _("“%(sendout)s” is archived: hidden from the sendout list unless you "
+                                         "filter for archived sendouts.") % {"sendout": sendout})
+        self.log_change(request, sendout, _("Unarchived.") if unarchiving else _("Archived."))
+
     def _cancel(self, request, sendout):
         from d7sms import api
 
@@ -195,6 +277,26 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             if self.has_view_permission(request, sendout):
                 self._retry(request, sendout)
 
+    @admin.action(description=gettext_lazy("Archive selected sendouts (hide them from this list)"), permissions=["send"])
+    def archive_selected(self, request, queryset):
+        n = archive.archive(queryset)
+        self.message_user(request, _("%(n)d sendouts archived.") % {"n": n})
+
+    @admin.action(description=gettext_lazy("Bring selected archived sendouts back"), permissions=["send"])
+    def unarchive_selected(self, request, queryset):
+        n = archive.unarchive(queryset)
+        self.message_user(request, _("%(n)d sendouts are back in the list.") % {"n": n})
+
+    def delete_unsent_selected(self, request, queryset):
+        """Django's delete action, for the selected sendouts that never reached D7 only."""
+        kept = [s for s in queryset if s.handed_to_d7()]
+        for sendout in kept:
+            self.message_user(request, archive.kept_message(sendout), messages.ERROR)
+        unsent = queryset.exclude(pk__in=[s.pk for s in kept])
+        if not unsent.exists():
+            return None
+        return django_delete_selected(self, request, unsent)
+
     # -- the sendout page -------------------------------------------------------------------
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -218,7 +320,12 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         waiting_to_send = counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.QUEUED, 0)
         can_send = self.has_send_permission(request)
         site = self.admin_site.name
+        summary = display.progress(counts)
+        points, grain = progress_views.delivery_series(sendout)
         return {
+            "d7_groups": [(key, label, summary["groups"][key]) for key, label, _s in display.GROUPS],
+            "d7_live": progress_views.live_text(progress.is_done(sendout, counts), summary),
+            "d7_chart_svg": mark_safe(progress_views.render_chart(points, grain, summary["total"])),  # every value escaped as built
             "d7_counts": [(display.badge(s), counts.get(s, 0), s) for s in MessageStatus.values],
             "d7_status": display.badge(progress.derive_status(sendout, counts)),
             "d7_progress": display.progress_bar(counts, sendout_id=sendout.pk),
@@ -233,6 +340,8 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             "d7_export_url": reverse(f"{site}:d7sms_sendout_export", args=[sendout.pk]),
             "d7_cancel_url": reverse(f"{site}:d7sms_sendout_cancel", args=[sendout.pk]),
             "d7_retry_url": reverse(f"{site}:d7sms_sendout_retry", args=[sendout.pk]),
+            "d7_archive_url": reverse(f"{site}:d7sms_sendout_archive", args=[sendout.pk]) if can_send else "",
+            "d7_duplicate_url": reverse(f"{site}:d7sms_sendout_duplicate", args=[sendout.pk]) if can_send else "",
             "d7_done": progress.is_done(sendout, counts),
             **recipient_fields.sendout_context(sendout),
         }

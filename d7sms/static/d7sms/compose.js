@@ -3,9 +3,21 @@
 (function () {
     "use strict";
 
+    /* Without a time zone in the staff member's settings, schedules are read in the browser's:
+       it is sent with the form, and the field's help says so. */
+    function useBrowserZone() {
+        var input = document.getElementById("d7-time-zone");
+        var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+        if (!input || input.dataset.source !== "site" || !zone) { return; }
+        input.value = zone;
+        var help = document.querySelector("#id_schedule_at_helptext div");
+        if (help) { help.textContent = input.dataset.browserHelp.replace("{tz}", zone); }
+    }
+
     function setup() {
         var form = document.getElementById("d7sms-compose");
         if (!form) { return; }
+        useBrowserZone();
         var alphabet = JSON.parse(document.getElementById("d7sms-gsm7").textContent);
         var basic = new Set(Array.from(alphabet[0]));
         var extension = new Set(Array.from(alphabet[1]));
