@@ -8,6 +8,7 @@ used). ``test_cluster_holds_until_the_window_opens`` waits for a real release on
 """
 
 import datetime as dt
+import os
 import random
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ import d7sms
 from d7sms import api, quiet_hours, tasks
 from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus
 from d7sms.quiet_hours import Window, WindowError, parse, release, zones_for
+from tests.cluster import Cluster, wait_for
 
 S = MessageStatus
 UTC = dt.timezone.utc
@@ -199,10 +201,10 @@ LONDON_NUMBERS = [f"+447911{n:06d}" for n in range(1, 13) if n % 10 != 7]
 BERLIN_NUMBERS = [f"+491511234{n:04d}" for n in range(1, 13) if n % 10 != 7]
 
 
-def closed_in_london_open_in_berlin(now, minutes=30):
-    """A window that opens ``minutes`` from ``now`` in London: open already in Berlin (an hour
-    ahead, all year), closed in London; and the instant it opens in London."""
-    opens = (now.astimezone(LONDON) + dt.timedelta(minutes=minutes)).replace(microsecond=0)
+def closed_in_london_open_in_berlin(now, minutes=30, seconds=0):
+    """A window that opens ``minutes`` (and ``seconds``) from ``now`` in London: open already in
+    Berlin (an hour ahead, all year), closed in London; and the instant it opens in London."""
+    opens = (now.astimezone(LONDON) + dt.timedelta(minutes=minutes, seconds=seconds)).replace(microsecond=0)
     window = Window(opens.time(), (opens + dt.timedelta(hours=3)).time())
     return window, opens.astimezone(UTC)
 
@@ -330,3 +332,28 @@ def test_a_remote_schedule_outside_the_window_is_refused(sync_sandbox):
     assert sendout.remote_schedule
     assert set(sendout.messages.values_list("status", flat=True)) == {S.ACCEPTED}  # D7 took them all
     assert sync_sandbox.stats()["pending"]  # and holds them until their time
+
+
+# -- a real cluster: nothing arrives before the release, everything after ---------------------------
+
+
+@pytest.mark.cluster
+@pytest.mark.django_db(transaction=True)
+def test_cluster_holds_until_the_window_opens(d7_settings, sandbox):
+    if os.environ.get("D7SMS_TEST_DATABASE") == "postgres":
+        pytest.importorskip("redis")
+    d7_settings.D7SMS = {**d7_settings.D7SMS, "CALLBACK_BASE_URL": ""}
+    tasks._broker().purge_queue()  # leftovers of an earlier run on a shared broker
+    window, opens = closed_in_london_open_in_berlin(timezone.now(), minutes=0, seconds=25)
+    sendout = d7sms.send_batch(LONDON_NUMBERS + BERLIN_NUMBERS, "Wait for it", quiet_hours=window)
+    berlin = sendout.messages.filter(to__in=BERLIN_NUMBERS)
+    with Cluster(base_url=sandbox.url, settings={"CALLBACK_BASE_URL": ""}):
+        wait_for(lambda: not berlin.exclude(status=S.ACCEPTED).exists(), 30, message="the messages inside the window")
+        early = received(sandbox)
+        assert timezone.now() < opens, "the cluster took too long to start for this test to tell anything"
+        assert early == sorted(BERLIN_NUMBERS)
+        # django-q2's scheduler looks for due schedules every 30 s.
+        wait_for(lambda: not sendout.messages.exclude(status=S.ACCEPTED).exists(), 75, message="the released messages")
+    arrived = {m["to"]: m for m in sandbox.accepted()}
+    assert sorted(arrived) == sorted(LONDON_NUMBERS + BERLIN_NUMBERS) and len(sandbox.accepted()) == len(arrived)
+    assert all(dt.datetime.fromisoformat(arrived[n]["accepted_at"]) >= opens for n in LONDON_NUMBERS)
