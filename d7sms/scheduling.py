@@ -12,7 +12,7 @@ it may have several: firing one moves the sendout's schedule on to the next
 (:func:`next_release`).
 """
 
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from d7sms import progress, sql, status
@@ -51,3 +51,16 @@ def next_release(sendout_id):
     """When the next pending message of the sendout is due, or None when none waits."""
     found = Message.objects.filter(sendout_id=sendout_id, status=MessageStatus.PENDING).aggregate(at=Min("scheduled_at"))
     return found["at"]
+
+
+def held_for_quiet_hours(sendout):
+    """``(count, next release)`` of the sendout's messages that wait for its quiet hours, beyond
+    its own time; ``(0, None)`` for a sendout without a window."""
+    if sendout.quiet_start is None:
+        return 0, None
+    found = (
+        Message.objects.filter(sendout=sendout, status=MessageStatus.PENDING)
+        .exclude(scheduled_at=sendout.schedule_at)
+        .aggregate(n=Count("pk"), at=Min("scheduled_at"))
+    )
+    return found["n"], found["at"]

@@ -10,6 +10,7 @@ used). ``test_cluster_holds_until_the_window_opens`` waits for a real release on
 import datetime as dt
 import os
 import random
+import re
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -17,6 +18,7 @@ import pytest
 from django.core.checks import run_checks
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
 from django_q.models import Schedule
 
 import d7sms
@@ -26,6 +28,7 @@ from d7sms.quiet_hours import Window, WindowError, parse, release, zones_for
 from tests.cluster import Cluster, wait_for
 
 S = MessageStatus
+pytest_plugins = ["tests.admin_support"]
 UTC = dt.timezone.utc
 LONDON, BERLIN = ZoneInfo("Europe/London"), ZoneInfo("Europe/Berlin")
 NY = "America/New_York"
@@ -357,3 +360,72 @@ def test_cluster_holds_until_the_window_opens(d7_settings, sandbox):
     arrived = {m["to"]: m for m in sandbox.accepted()}
     assert sorted(arrived) == sorted(LONDON_NUMBERS + BERLIN_NUMBERS) and len(sandbox.accepted()) == len(arrived)
     assert all(dt.datetime.fromisoformat(arrived[n]["accepted_at"]) >= opens for n in LONDON_NUMBERS)
+
+
+# -- the compose preview and the sendout page (Django test client) ----------------------------------
+
+COMPOSE = "/admin/d7sms/sendout/compose/"
+
+
+def compose_form(numbers, window, **overrides):
+    data = {
+        "name": "Quiet", "sender": "MyShop", "content": "Hello", "recipients": "\n".join(numbers),
+        "region": "GB", "dlr_level": "3", "mode": "batch", "when": "now", "where": "local", "coding": "8",
+        "quiet_from": window.start.strftime("%H:%M") if window else "",
+        "quiet_until": window.end.strftime("%H:%M") if window else "",
+    }
+    data.update(overrides)
+    return data
+
+
+def whole_minute_window(now, minutes=30):
+    """As closed_in_london_open_in_berlin, with times the form takes (whole minutes)."""
+    window, opens = closed_in_london_open_in_berlin(now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1), minutes)
+    return window, opens
+
+
+@pytest.mark.django_db
+def test_the_preview_counts_what_is_released_at_once_and_what_waits_until_when(sender_client, locmem):
+    window, opens = whole_minute_window(timezone.now())
+    response = sender_client.post(COMPOSE, compose_form(LONDON_NUMBERS + BERLIN_NUMBERS + ["+80012345678"], window))
+    quiet = response.context["quiet"]
+    assert (quiet.at_once, quiet.releases(), quiet.unknown) == (len(BERLIN_NUMBERS) + 1, [(opens, len(LONDON_NUMBERS))], 1)
+    html = response.content.decode()
+    assert 'id="d7-quiet-hours"' in html and "1 number has no known time zone" in html
+    shown = date_format(timezone.localtime(opens), "DATETIME_FORMAT")
+    release_line = re.search(r'class="d7-quiet-release"><strong>(\d+)</strong>\s*wait until ([^<]+)<', html)
+    assert release_line[1] == str(len(LONDON_NUMBERS)) and shown in release_line[2]
+    # Confirming stores the window and holds the London numbers until it opens.
+    confirm = sender_client.post(COMPOSE, {"_action": "confirm", "draft": re.search(r'name="draft" value="([^"]+)"', html)[1]})
+    assert confirm.status_code == 302
+    sendout = Sendout.objects.get()
+    assert (sendout.quiet_start, sendout.quiet_end) == (window.start, window.end)
+    assert sorted(sendout.messages.filter(status=S.PENDING).values_list("to", flat=True)) == sorted(LONDON_NUMBERS)
+    page = sender_client.get(confirm["Location"]).content.decode()
+    held = re.search(r'id="d7-quiet-held">(.*?)</p>', page, re.S)[1]
+    assert f"{len(LONDON_NUMBERS)} waiting for quiet hours, next release at" in held and shown in held
+
+
+@pytest.mark.django_db
+def test_the_preview_names_numbers_the_window_never_opens_for_and_confirm_refuses(sender_client, locmem):
+    narrow = Window(dt.time(9), dt.time(10))
+    response = sender_client.post(COMPOSE, compose_form([*LONDON_NUMBERS, RU_MOBILE], narrow))
+    html = response.content.decode()
+    never = re.search(r'id="d7-quiet-never">(.*?)</p>', html, re.S)[1]
+    assert "1 number at once" in never and RU_MOBILE in never
+    draft = re.search(r'name="draft" value="([^"]+)"', html)[1]
+    refused = sender_client.post(COMPOSE, {"_action": "confirm", "draft": draft}, follow=True)
+    assert RU_MOBILE in refused.content.decode() and not Sendout.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_compose_form_takes_its_window_from_the_setting_and_wants_both_times(sender_client, settings):
+    settings.D7SMS = {**settings.D7SMS, "QUIET_HOURS": ("09:00", "20:00")}
+    page = sender_client.get(COMPOSE)
+    assert page.context["form"]["quiet_from"].value() == dt.time(9) and page.context["form"]["quiet_until"].value() == dt.time(20)
+    response = sender_client.post(COMPOSE, compose_form(LONDON_NUMBERS, None, quiet_from="09:00"))
+    assert response.context["form"].errors["quiet_until"] == ["Give both times, or neither to send at any hour."]
+    same = sender_client.post(COMPOSE, compose_form(LONDON_NUMBERS, None, quiet_from="09:00", quiet_until="09:00"))
+    assert "empty" in same.context["form"].errors["quiet_until"][0]
+    anytime = sender_client.post(COMPOSE, compose_form(LONDON_NUMBERS, None))
+    assert anytime.context["quiet"] is None and 'id="d7-quiet-hours"' not in anytime.content.decode()

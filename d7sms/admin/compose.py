@@ -21,10 +21,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from d7sms import conf, encoding
+from d7sms import conf, encoding, quiet_hours
 from d7sms.admin import drafts, personalised, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
@@ -147,7 +148,8 @@ def _preview_upload(model_admin, request, form, kept):
     except ListError as exc:
         form.add_error(exc.field, str(exc))
         return _render_compose(model_admin, request, form, kept=kept)
-    checked = personalised.check(kept, plan)
+    quiet = quiet_plan(fields)
+    checked = personalised.check(kept, plan, on_number=quiet.release if quiet else None)
     summary = {
         "key": uuid.uuid4().hex,
         "source": kept.name,
@@ -158,7 +160,7 @@ def _preview_upload(model_admin, request, form, kept):
         "personalised": True,
         **checked.summary(),
     }
-    return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan)
+    return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan, quiet=quiet)
 
 
 def _upload_of(request, summary):
@@ -168,10 +170,12 @@ def _upload_of(request, summary):
     return ComposeUpload.objects.filter(pk=summary["upload"], created_by=request.user).first()
 
 
-def _show_preview(model_admin, request, fields, numbers, summary, *, checked=None, plan=None):
+def _show_preview(model_admin, request, fields, numbers, summary, *, checked=None, plan=None, quiet=None):
     """Render the preview; ``numbers`` is any iterable of the valid E.164 numbers (empty for an
-    uploaded list, whose rows ``checked`` describes)."""
+    uploaded list, whose rows ``checked`` describes, and ``quiet`` their quiet hours plan)."""
     token = drafts.pack(request.user, fields, numbers, summary)
+    if checked is None:
+        quiet = quiet_plan(fields, numbers)
     if summary.get("personalised"):
         first = checked.first_numbers
         parts = max(checked.parts, default=0)
@@ -206,6 +210,8 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "sufficient": sufficient,
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
+        "quiet": quiet,
+        "quiet_tz": timezone.get_current_timezone_name(),
     }
     if checked is None and not fields["binary"]:
         context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
@@ -236,7 +242,9 @@ def _confirm(model_admin, request, fields, numbers, summary):
         messages.error(request, _("The balance does not cover this sendout; tick the box to send anyway."))
         if kept is not None:
             plan = personalised.plan_for(kept, fields)
-            return _show_preview(model_admin, request, fields, [], summary, checked=personalised.check(kept, plan), plan=plan)
+            quiet = quiet_plan(fields)
+            checked = personalised.check(kept, plan, on_number=quiet.release if quiet else None)
+            return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan, quiet=quiet)
         return _show_preview(model_admin, request, fields, numbers, summary)
     from d7sms import api
 
@@ -259,6 +267,7 @@ def _confirm(model_admin, request, fields, numbers, summary):
             name=data["name"],
             schedule_at=data["schedule_at"] if data["when"] == WHEN_LATER else None,
             remote_schedule=data["when"] == WHEN_LATER and data["where"] == WHERE_D7,
+            quiet_hours=data["quiet_hours"] or False,
             mode=data["mode"],
             dlr_level=data["dlr_level"],
             user=request.user,
@@ -310,6 +319,15 @@ def _render_compose(model_admin, request, form, *, kept=None, draft="", upload_e
     if kept is not None:
         context.update(personalised.compose_context(request, form, kept))
     return TemplateResponse(request, "admin/d7sms/sendout/compose.html", context)
+
+
+def quiet_plan(fields, numbers=()):
+    """The quiet hours plan of a draft with ``numbers`` counted, or None when it has no window."""
+    if not fields.get("quiet_from") or not fields.get("quiet_until"):
+        return None
+    window = quiet_hours.parse((fields["quiet_from"], fields["quiet_until"]))
+    at = parse_datetime(fields["schedule_at"]) if fields["when"] == WHEN_LATER and fields["schedule_at"] else None
+    return quiet_hours.plan(numbers, window, at or timezone.now())
 
 
 def message_parts(fields):

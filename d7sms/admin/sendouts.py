@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from d7sms import progress
+from d7sms import progress, quiet_hours, scheduling
 from d7sms.admin import balance, compose, display, export, progress_views, recipient_fields
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import explain
@@ -234,5 +234,15 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             "d7_cancel_url": reverse(f"{site}:d7sms_sendout_cancel", args=[sendout.pk]),
             "d7_retry_url": reverse(f"{site}:d7sms_sendout_retry", args=[sendout.pk]),
             "d7_done": progress.is_done(sendout, counts),
+            **_quiet_hours_context(sendout),
             **recipient_fields.sendout_context(sendout),
         }
+
+
+def _quiet_hours_context(sendout):
+    """The sendout's window, and how many of its messages wait for it until when."""
+    if sendout.quiet_start is None:
+        return {}
+    held, next_release = scheduling.held_for_quiet_hours(sendout)
+    window = quiet_hours.Window(sendout.quiet_start, sendout.quiet_end)
+    return {"d7_quiet_window": window, "d7_quiet_held": held, "d7_quiet_next": next_release}
