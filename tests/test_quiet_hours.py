@@ -251,6 +251,18 @@ def test_messages_outside_the_window_wait_and_then_go(sync_sandbox, mode):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_personalised_sendout_waits_per_recipient(sync_sandbox):
+    window, opens = closed_in_london_open_in_berlin(timezone.now())
+    rows = [{"to": n, "name": f"N{i}"} for i, n in enumerate(LONDON_NUMBERS + BERLIN_NUMBERS)]
+    sendout = d7sms.send_batch(rows, "Hi {name}", quiet_hours=window)
+    assert sendout.personalised and received(sync_sandbox) == sorted(BERLIN_NUMBERS)
+    assert set(sendout.messages.filter(to__in=LONDON_NUMBERS).values_list("status", "scheduled_at")) == {(S.PENDING, opens)}
+    tasks.fire_task(now=opens)  # fake clock, as above
+    texts = {m["to"]: m["content"] for m in sync_sandbox.accepted()}
+    assert len(texts) == len(rows) and texts[LONDON_NUMBERS[0]] == "Hi N0"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_each_release_moves_the_schedule_on_to_the_next(sync_sandbox):
     now = timezone.now()
     # Opens in 30 min in London and in 90 min in Berlin: two releases, nothing at once.
