@@ -166,7 +166,7 @@ def send_batch(
     items = itertools.chain([first], items)
     common = {"name": name, "sender": sender, "dlr_level": dlr_level, "mode": mode, "schedule_at": when,
               "remote_schedule": bool(remote_schedule), "template_name": saved.name if saved else "",
-              "quiet_start": window.start if window else None, "quiet_end": window.end if window else None}
+              "send_from": window.start if window else None, "send_until": window.end if window else None}
     if personalise.is_row(first):
         insert, fields = _personalised(items, content, hex_content, coding, sender)
     else:

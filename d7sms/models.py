@@ -97,8 +97,8 @@ class Sendout(models.Model):
     columns = models.JSONField(_("recipient fields"), default=list, blank=True)
     # Quiet hours: the local times (in each recipient's own zones) between which its messages
     # may arrive; both empty: no window. See d7sms.quiet_hours.
-    quiet_start = models.TimeField(_("sending allowed from"), null=True, blank=True)
-    quiet_end = models.TimeField(_("sending allowed until"), null=True, blank=True)
+    send_from = models.TimeField(_("sending allowed from"), null=True, blank=True)
+    send_until = models.TimeField(_("sending allowed until"), null=True, blank=True)
     # A copy of the saved template's name: what was sent is the text above, never a link.
     template_name = models.CharField(_("from template"), max_length=100, blank=True)
 

@@ -56,7 +56,7 @@ def next_release(sendout_id):
 def held_for_quiet_hours(sendout):
     """``(count, next release)`` of the sendout's messages that wait for its quiet hours, beyond
     its own time; ``(0, None)`` for a sendout without a window."""
-    if sendout.quiet_start is None:
+    if sendout.send_from is None:
         return 0, None
     found = (
         Message.objects.filter(sendout=sendout, status=MessageStatus.PENDING)

@@ -37,8 +37,8 @@ def test_preview_shows_release_times_and_the_sendout_page_what_waits(staff, site
     page.fill("#id_name", "Evening offer")
     page.fill("#id_content", "Our evening offer")
     page.fill("#id_recipients", "\n".join(LONDON_NUMBERS + BERLIN_NUMBERS))
-    page.fill("#id_quiet_from", window.start.strftime("%H:%M"))
-    page.fill("#id_quiet_until", window.end.strftime("%H:%M"))
+    page.fill("#id_send_from", window.start.strftime("%H:%M"))
+    page.fill("#id_send_until", window.end.strftime("%H:%M"))
     page.click("input[name=_preview]")
     page.wait_for_selector("#d7sms-preview")
 

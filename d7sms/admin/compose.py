@@ -323,9 +323,9 @@ def _render_compose(model_admin, request, form, *, kept=None, draft="", upload_e
 
 def quiet_plan(fields, numbers=()):
     """The quiet hours plan of a draft with ``numbers`` counted, or None when it has no window."""
-    if not fields.get("quiet_from") or not fields.get("quiet_until"):
+    if not fields.get("send_from") or not fields.get("send_until"):
         return None
-    window = quiet_hours.parse((fields["quiet_from"], fields["quiet_until"]))
+    window = quiet_hours.parse((fields["send_from"], fields["send_until"]))
     at = parse_datetime(fields["schedule_at"]) if fields["when"] == WHEN_LATER and fields["schedule_at"] else None
     return quiet_hours.plan(numbers, window, at or timezone.now())
 

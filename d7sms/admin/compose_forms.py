@@ -131,12 +131,12 @@ class ComposeForm(forms.Form):
         initial=WHERE_LOCAL,
         widget=forms.RadioSelect(attrs={"class": "radiolist"}),
     )
-    quiet_from = forms.TimeField(
+    send_from = forms.TimeField(
         label=_("Send only from"),
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
-    quiet_until = forms.TimeField(
+    send_until = forms.TimeField(
         label=_("…until"),
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
@@ -154,7 +154,7 @@ class ComposeForm(forms.Form):
         self.fields["dlr_level"].initial = conf.get("DLR_LEVEL")
         window = quiet_hours.default()
         if window is not None:
-            self.fields["quiet_from"].initial, self.fields["quiet_until"].initial = window.start, window.end
+            self.fields["send_from"].initial, self.fields["send_until"].initial = window.start, window.end
         tz = timezone.get_current_timezone_name()
         self.fields["schedule_at"].help_text = _("In your time zone, %(tz)s.") % {"tz": tz}
 
@@ -196,21 +196,21 @@ class ComposeForm(forms.Form):
                 self.add_error("schedule_at", _("This time has passed; choose a time in the future."))
             if data.get("where") == WHERE_D7 and data.get("mode") != SendMode.BATCH:
                 self.add_error("mode", _("Only sendouts handed to D7 in batches can be scheduled at D7."))
-        if "quiet_from" in data and "quiet_until" in data:
+        if "send_from" in data and "send_until" in data:
             self._clean_quiet_hours(data)
         if data.get("recipients", "").strip() and data.get("upload"):
             self.add_error("upload", _("Paste numbers or upload a file, not both."))
         return data
 
     def _clean_quiet_hours(self, data):
-        start, end = data["quiet_from"], data["quiet_until"]
+        start, end = data["send_from"], data["send_until"]
         if (start is None) != (end is None):
-            self.add_error("quiet_until" if end is None else "quiet_from", _("Give both times, or neither to send at any hour."))
+            self.add_error("send_until" if end is None else "send_from", _("Give both times, or neither to send at any hour."))
         elif start is not None:
             try:
                 data["quiet_hours"] = quiet_hours.Window(start.replace(second=0), end.replace(second=0))
             except quiet_hours.WindowError as exc:
-                self.add_error("quiet_until", str(exc))
+                self.add_error("send_until", str(exc))
         else:
             data["quiet_hours"] = None
 
@@ -235,6 +235,6 @@ class ComposeForm(forms.Form):
             "when": data["when"],
             "schedule_at": at.isoformat() if at else "",
             "where": data["where"],
-            "quiet_from": data["quiet_from"].strftime("%H:%M") if data.get("quiet_from") else "",
-            "quiet_until": data["quiet_until"].strftime("%H:%M") if data.get("quiet_until") else "",
+            "send_from": data["send_from"].strftime("%H:%M") if data.get("send_from") else "",
+            "send_until": data["send_until"].strftime("%H:%M") if data.get("send_until") else "",
         }

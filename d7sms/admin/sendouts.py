@@ -56,7 +56,8 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         ),
         (
             gettext_lazy("Sending"),
-            {"fields": ("schedule_at", "remote_schedule", "mode", "dlr_level", "recipient_count", "duplicate_count")},
+            {"fields": ("schedule_at", "remote_schedule", "send_from", "send_until", "mode", "dlr_level", "recipient_count",
+                        "duplicate_count")},
         ),
         (
             gettext_lazy("History"),
@@ -241,8 +242,8 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
 
 def _quiet_hours_context(sendout):
     """The sendout's window, and how many of its messages wait for it until when."""
-    if sendout.quiet_start is None:
+    if sendout.send_from is None:
         return {}
     held, next_release = scheduling.held_for_quiet_hours(sendout)
-    window = quiet_hours.Window(sendout.quiet_start, sendout.quiet_end)
+    window = quiet_hours.Window(sendout.send_from, sendout.send_until)
     return {"d7_quiet_window": window, "d7_quiet_held": held, "d7_quiet_next": next_release}
