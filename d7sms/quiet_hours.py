@@ -20,8 +20,8 @@ no zone known (phonenumbers has none  ``now``: not held, and counted as of unkno
 for it, or the system lacks it)       the preview shows
 ====================================  ==========================================================
 
-Where a local start falls in a DST gap (the clock jumps over it), the window opens at the first
-instant after the gap that is inside it, never earlier. A release is computed once per distinct
+Where the clock jumps over the window's start (02:30 on a night it jumps from 02:00 to 03:00),
+the window opens with the jump. A release is computed once per distinct
 set of zones, and a number is parsed for its own zones only when its country's zones do not
 all give the same release (:meth:`Plan.release`).
 """
@@ -193,9 +193,29 @@ def _openings(tzs, window, now):
         today = now.astimezone(tz).date()
         for offset in range(-1, days):
             local = dt.datetime.combine(today + dt.timedelta(days=offset), window.start, tzinfo=tz)
-            # Both readings of an ambiguous or missing local time; the check above keeps the right one.
-            for fold in (0, 1):
-                yield local.replace(fold=fold).astimezone(dt.timezone.utc)
+            # Both readings of a local time the clock shows twice; the check above keeps the right one.
+            before, after = local.replace(fold=0).astimezone(dt.timezone.utc), local.replace(fold=1).astimezone(dt.timezone.utc)
+            yield before
+            yield after
+            if after < before:  # the clock jumps over the start: the window opens with the jump
+                yield _jump(tz, window, after, before)
+
+
+def _jump(tz, window, low, high):
+    """The first second in (``low``, ``high``] at which local time in ``tz`` is inside
+    ``window`` (``low`` itself if it is): where the clock jumps over the window's start, the
+    instant of the jump."""
+
+    def inside(second):
+        return window.contains(dt.datetime.fromtimestamp(second, tz).time())
+
+    low, high = int(low.timestamp()), int(high.timestamp())
+    if inside(low):
+        return dt.datetime.fromtimestamp(low, dt.timezone.utc)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if inside(middle) else (middle, high)
+    return dt.datetime.fromtimestamp(high, dt.timezone.utc)
 
 
 @dataclass

@@ -133,10 +133,12 @@ def test_release_across_daylight_saving_changes():
     assert release((NY,), day, at(2026, 3, 8, 4, 0)) == at(2026, 3, 8, 13, 0)
     # ...and falls back on 1 November 2026: 09:00 is 14:00 UTC again.
     assert release((NY,), day, at(2026, 11, 1, 3, 0)) == at(2026, 11, 1, 14, 0)
-    # A start the clock jumps over (02:30 on 8 March) opens after the jump, never before.
-    early = parse(("02:30", "05:00"))
-    opened = release((NY,), early, at(2026, 3, 8, 6, 0))
-    assert opened >= at(2026, 3, 8, 7, 0) and early.contains(opened.astimezone(ZoneInfo(NY)).time())
+    # A start the clock jumps over (02:30, as 02:00 becomes 03:00 EDT) opens with the jump.
+    assert release((NY,), parse(("02:30", "05:00")), at(2026, 3, 8, 6, 0)) == at(2026, 3, 8, 7, 0)
+    # Lord Howe Island moves its clock by half an hour: 02:00 becomes 02:30 on 4 October 2026.
+    assert release(("Australia/Lord_Howe",), parse(("02:15", "05:00")), at(2026, 10, 3, 12, 0)) == at(2026, 10, 3, 15, 30)
+    # A start the clock shows twice (01:30 as New York falls back) opens the first time.
+    assert release((NY,), parse(("01:30", "05:00")), at(2026, 11, 1, 4, 0)) == at(2026, 11, 1, 5, 30)
 
 
 def test_a_number_spanning_zones_waits_for_all_of_them():
@@ -151,8 +153,12 @@ def test_a_number_spanning_zones_waits_for_all_of_them():
 
 
 @pytest.mark.parametrize("number", [RU_MOBILE, AU_MOBILE, ID_MOBILE, US_TOLL_FREE, US_NY, "+5511987654321"])
-@pytest.mark.parametrize("window", [("09:00", "20:00"), ("08:00", "21:30"), ("20:00", "09:00"), ("21:00", "08:00")])
-@pytest.mark.parametrize("now", [at(2026, 12, 2, 7, 0), at(2026, 3, 28, 23, 15), at(2026, 10, 4, 15, 45), at(2026, 3, 8, 6, 0)])
+@pytest.mark.parametrize(
+    "window", [("09:00", "20:00"), ("08:00", "21:30"), ("20:00", "09:00"), ("21:00", "08:00"), ("02:30", "06:00")]
+)
+@pytest.mark.parametrize(
+    "now", [at(2026, 12, 2, 7, 0), at(2026, 3, 28, 23, 15), at(2026, 10, 3, 12, 0), at(2026, 3, 8, 6, 0), at(2026, 10, 24, 22, 0)]
+)
 def test_release_matches_a_minute_by_minute_scan(number, window, now):
     zones, window = zones_for(number), parse(window)
     assert release(zones, window, now) == brute_release(zones, window, now)
