@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from d7sms import balance, creation, personalise, progress, sql, status, tasks, validation
+from d7sms import balance, creation, personalise, progress, quiet_hours, sql, status, tasks, validation
 from d7sms.backends import get_backend
 from d7sms.client import Balance
 from d7sms.merge import Recipient
@@ -98,6 +98,7 @@ def send_batch(
     template: MessageTemplate | str | None = None,
     schedule_at: datetime.datetime | None = None,
     remote_schedule: bool = False,
+    quiet_hours: tuple | str | bool | None = None,
     mode: SendMode | str = SendMode.BATCH,
     dlr_level: int | None = None,
     name: str = "",
@@ -131,6 +132,13 @@ def send_batch(
     sendout here until then, cancellable; with ``remote_schedule=True`` (batch mode only) it is
     handed to D7 at once with D7's ``schedule_at`` instead, and can no longer be cancelled.
 
+    ``quiet_hours`` is the window of local time, in each recipient's own time zones, in which
+    its message may arrive: ``("09:00", "20:00")`` (it may cross midnight); None takes the
+    QUIET_HOURS setting, False sends at any hour. A message outside it is held (``pending``)
+    until the window opens in every zone of its number (:mod:`d7sms.quiet_hours`). A number
+    for which the window never holds in all its zones at once, or a remote schedule falling
+    outside the window for some number, is refused (code ``quiet_hours``).
+
     ``idempotency_key`` (a UUID) makes the call safe to repeat: the first call with a key stores
     the sendout, every later one (however many race) returns that same sendout and sends
     nothing. ``sendout.repeated`` tells which happened.
@@ -144,6 +152,7 @@ def send_batch(
     sender = validation.sender(sender)
     dlr_level = validation.dlr_level(dlr_level)
     when, held = validation.schedule(schedule_at)
+    window = _window(quiet_hours)
     if remote_schedule:
         if mode != SendMode.BATCH:
             raise ValidationError("A remote schedule needs batch mode: /secure/send has no schedule.", code="mode")
@@ -156,7 +165,8 @@ def send_batch(
         raise ValidationError("No recipients.", code="no_recipients")
     items = itertools.chain([first], items)
     common = {"name": name, "sender": sender, "dlr_level": dlr_level, "mode": mode, "schedule_at": when,
-              "remote_schedule": bool(remote_schedule), "template_name": saved.name if saved else ""}
+              "remote_schedule": bool(remote_schedule), "template_name": saved.name if saved else "",
+              "send_from": window.start if window else None, "send_until": window.end if window else None}
     if personalise.is_row(first):
         insert, fields = _personalised(items, content, hex_content, coding, sender)
     else:
@@ -173,7 +183,7 @@ def send_batch(
         insert, fields = _plain(items, content, hex_content, coding)
     fields["duplicate_count"] += duplicates_removed
     try:
-        sendout = _store_sendout(insert, key, held, user, **common, **fields)
+        sendout = _store_sendout(insert, key, held, user, window, **common, **fields)
     except IntegrityError:
         # The unique confirm_key decided: another call with this key stored the sendout first.
         existing = Sendout.objects.filter(confirm_key=key).first() if key else None
@@ -251,31 +261,62 @@ def _personalised(items, content, hex_content, coding, sender):
     return insert, fields
 
 
-def _store_sendout(insert, key, held, user, **fields):
+def _store_sendout(insert, key, held, user, window, **fields):
     """Store the sendout and its messages in one transaction; enqueue them once it commits."""
     alias = db_alias()
     when, mode = fields["schedule_at"], fields["mode"]
+    release = quiet_hours.Plan(window, when or timezone.now()) if window else None
     with transaction.atomic(using=alias):
         sendout = Sendout.objects.create(confirm_key=key, created_by=user, **fields)
         learned = insert(
             scheduled=held, sendout=sendout, scheduled_at=when if held else None,
             enqueued_at=None if held else timezone.now(), created_by=user, sender=fields["sender"],
-            dlr_level=fields["dlr_level"],
+            dlr_level=fields["dlr_level"], release=release,
         )
+        first = when if held else None
+        if release is not None:
+            _refuse_outside(release, fields["remote_schedule"])  # raising here stores nothing
+            first = release.now if held and release.at_once else min(release.waiting, default=None)
         if learned:
             # What only storing the rows could tell (a personalised sendout's counts).
             Sendout.objects.filter(pk=sendout.pk).update(**learned)
             sendout.refresh_from_db(fields=list(learned))
-        ids = list(Message.objects.filter(sendout=sendout).order_by("pk").values_list("pk", flat=True))
+        ids = [] if held else list(
+            Message.objects.filter(sendout=sendout, status=MessageStatus.QUEUED).order_by("pk").values_list("pk", flat=True)
+        )
         progress.refresh(sendout.pk)
         sendout.refresh_from_db(fields=["status"])
-        if held:
-            tasks.hold(when=when, sendout_id=sendout.pk)
-        elif mode == SendMode.BATCH:
+        if first is not None:
+            # Fires the messages due then; firing moves the schedule on to the next release.
+            tasks.hold(when=first, sendout_id=sendout.pk)
+        if ids and mode == SendMode.BATCH:
             tasks.after_commit(lambda: tasks.enqueue_batch_chunks(sendout.pk, ids))
-        else:
+        elif ids:
             tasks.after_commit(lambda: tasks.enqueue_single(ids))
     return sendout
+
+
+def _window(value):
+    """The quiet hours ``send_batch`` was given: None takes the QUIET_HOURS setting."""
+    try:
+        return quiet_hours.default() if value is None else quiet_hours.parse(value)
+    except quiet_hours.WindowError as exc:
+        raise ValidationError(str(exc), code="quiet_hours") from None
+
+
+def _refuse_outside(release, remote):
+    """Raise for numbers the window never opens for, and for a remote schedule outside it."""
+    if release.never:
+        raise ValidationError(release.error(), code="quiet_hours", params={"numbers": release.never})
+    if remote and release.waiting:
+        first, count = min(release.waiting), sum(release.waiting.values())
+        raise ValidationError(
+            f"D7 sends a remote schedule at one time, and at {release.now.isoformat()} the quiet hours "
+            f"{release.window} are closed for {count} number(s) (the first opens at {first.isoformat()}). "
+            "Schedule it at this site, which holds each message until its window opens, or pick a time "
+            "inside the window.",
+            code="quiet_hours", params={"count": count},
+        )
 
 
 def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message:

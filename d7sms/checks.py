@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from d7sms import conf, webhook_urls
+from d7sms import conf, quiet_hours, webhook_urls
 from d7sms.conf import shown
 from d7sms.recipients import SENDER_RULE, is_valid_sender
 
@@ -120,6 +120,10 @@ def check_settings(app_configs=None, **kwargs):
     throughput = s["THROUGHPUT"]
     if throughput is not None and (not isinstance(throughput, (int, float)) or throughput <= 0):
         messages.append(Error(f"D7SMS['THROUGHPUT'] must be a positive number or None, not {throughput!r}.", id="d7sms.E011"))
+    try:
+        quiet_hours.parse(s["QUIET_HOURS"])
+    except quiet_hours.WindowError as exc:
+        messages.append(Error(f"D7SMS['QUIET_HOURS'] cannot be used: {exc}", id="d7sms.E050"))
     q_cluster = getattr(settings, "Q_CLUSTER", None) or {}
     timeout = q_cluster.get("timeout")
     # A task stops starting calls after TASK_SECONDS; the last call may then take its timeouts.

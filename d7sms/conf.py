@@ -82,6 +82,9 @@ DEFAULTS = {
     # Price of one part in the balance's currency: lets the compose preview say whether the
     # balance covers a sendout (D7 reports money, not a count of messages). None: unknown.
     "PRICE_PER_PART": None,
+    # The default quiet hours of a sendout: the local times, in each recipient's own time zone,
+    # between which its messages may arrive, e.g. ("09:00", "20:00"). None: no window.
+    "QUIET_HOURS": None,
 }
 
 

@@ -20,16 +20,45 @@ def create_messages(messages, *, scheduled):
     return Message.objects.bulk_create(messages)
 
 
-def insert_messages(numbers, *, scheduled, **common):
+# The fields quiet hours decide per message.
+_TIMING = ("status", "scheduled_at", "enqueued_at")
+
+
+def insert_messages(numbers, *, scheduled, release=None, **common):
     """Save one new message per number in ``numbers``, alike in everything else (``common``
-    field values); return how many. Primary keys are not read back: read them by sendout."""
-    return sql.insert_rows(Message, ("to",), ((n,) for n in numbers), status=first_status(scheduled), **common)
+    field values); return how many. Primary keys are not read back: read them by sendout.
+
+    ``release`` (a :class:`d7sms.quiet_hours.Plan`) holds each number until its window opens."""
+    if release is None:
+        return sql.insert_rows(Message, ("to",), ((n,) for n in numbers), status=first_status(scheduled), **common)
+    rows = ((n, *_timing(release, n, scheduled, common)) for n in numbers)
+    return sql.insert_rows(Message, ("to", *_TIMING), rows, **_untimed(common))
 
 
-def insert_personalised(rows, *, scheduled, **common):
+def insert_personalised(rows, *, scheduled, release=None, **common):
     """Save one new message per row of :func:`d7sms.personalise.prepare` (its own number,
-    sender, text, coding, parts and fields), alike in everything else; return how many."""
-    return sql.insert_rows(Message, ROW_FIELDS, rows, status=first_status(scheduled), **common)
+    sender, text, coding, parts and fields), alike in everything else; return how many.
+
+    ``release`` holds each row as :func:`insert_messages` does."""
+    if release is None:
+        return sql.insert_rows(Message, ROW_FIELDS, rows, status=first_status(scheduled), **common)
+    timed = ((*row, *_timing(release, row[0], scheduled, common)) for row in rows)
+    return sql.insert_rows(Message, (*ROW_FIELDS, *_TIMING), timed, **_untimed(common))
+
+
+def _timing(release, number, scheduled, common):
+    """``(status, scheduled_at, enqueued_at)`` of a new message to ``number`` under quiet hours:
+    held (``pending``) until its release when that is later than the sendout's own time."""
+    when = release.release(number)
+    if when is None:  # never inside the window: counted by the plan, refused by the caller
+        when = release.now
+    if scheduled or when > release.now:
+        return MessageStatus.PENDING, when, None
+    return MessageStatus.QUEUED, None, common.get("enqueued_at")
+
+
+def _untimed(common):
+    return {k: v for k, v in common.items() if k not in _TIMING}
 
 
 def copy_of(message, user=None):

@@ -95,6 +95,10 @@ class Sendout(models.Model):
     # (a spreadsheet's columns), in order, as stored on each message.
     personalised = models.BooleanField(_("personalised"), default=False)
     columns = models.JSONField(_("recipient fields"), default=list, blank=True)
+    # Quiet hours: the local times (in each recipient's own zones) between which its messages
+    # may arrive; both empty: no window. See d7sms.quiet_hours.
+    send_from = models.TimeField(_("sending allowed from"), null=True, blank=True)
+    send_until = models.TimeField(_("sending allowed until"), null=True, blank=True)
     # A copy of the saved template's name: what was sent is the text above, never a link.
     template_name = models.CharField(_("from template"), max_length=100, blank=True)
     # A sendout that reached D7 is the record of what was sent: the admin archives it (hidden

@@ -6,8 +6,13 @@ cluster was down goes out once when the cluster is back: firing moves ``pending`
 conditionally, so only one firing enqueues a message. django-q2's scheduler looks for due
 schedules about every 30 seconds, which bounds how late a local schedule fires; a remote
 schedule (D7's ``schedule_at``) is exact but cannot be cancelled.
+
+A sendout with quiet hours holds each message until its own release (its ``scheduled_at``), so
+it may have several: firing one moves the sendout's schedule on to the next
+(:func:`next_release`).
 """
 
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from d7sms import progress, sql, status
@@ -40,3 +45,22 @@ def fire_due(now=None):
     for sendout_id in {sendout_id for _pk, sendout_id, _mode in rows if sendout_id}:
         progress.refresh(sendout_id)
     return rows
+
+
+def next_release(sendout_id):
+    """When the next pending message of the sendout is due, or None when none waits."""
+    found = Message.objects.filter(sendout_id=sendout_id, status=MessageStatus.PENDING).aggregate(at=Min("scheduled_at"))
+    return found["at"]
+
+
+def held_for_quiet_hours(sendout):
+    """``(count, next release)`` of the sendout's messages that wait for its quiet hours, beyond
+    its own time; ``(0, None)`` for a sendout without a window."""
+    if sendout.send_from is None:
+        return 0, None
+    found = (
+        Message.objects.filter(sendout=sendout, status=MessageStatus.PENDING)
+        .exclude(scheduled_at=sendout.schedule_at)
+        .aggregate(n=Count("pk"), at=Min("scheduled_at"))
+    )
+    return found["n"], found["at"]

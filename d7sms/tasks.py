@@ -213,7 +213,11 @@ def fire_task(now=None):
     """Worker (and housekeeping): fire local schedules that are due; return how many messages were queued."""
     rows = scheduling.fire_due(now)
     for sendout_id in {sendout_id for _pk, sendout_id, _mode in rows if sendout_id}:
-        drop_schedule(sendout_id=sendout_id)
+        later = scheduling.next_release(sendout_id)  # quiet hours: messages released later
+        if later is None:
+            drop_schedule(sendout_id=sendout_id)
+        else:
+            hold(when=later, sendout_id=sendout_id)
     for pk, sendout_id, _mode in rows:
         if not sendout_id:
             drop_schedule(message_id=pk)

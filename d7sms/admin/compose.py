@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from d7sms import conf, encoding
+from d7sms import conf, encoding, quiet_hours
 from d7sms.admin import drafts, personalised, profiles, send_to_me, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
@@ -163,7 +163,8 @@ def _preview_upload(model_admin, request, form, kept):
     except ListError as exc:
         form.add_error(exc.field, str(exc))
         return _render_compose(model_admin, request, form, kept=kept)
-    checked = personalised.check(kept, plan)
+    quiet = quiet_plan(fields)
+    checked = personalised.check(kept, plan, on_number=quiet.release if quiet else None)
     summary = {
         "key": uuid.uuid4().hex,
         "source": kept.name,
@@ -174,7 +175,7 @@ def _preview_upload(model_admin, request, form, kept):
         "personalised": True,
         **checked.summary(),
     }
-    return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan)
+    return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan, quiet=quiet)
 
 
 def _upload_of(request, summary):
@@ -184,10 +185,12 @@ def _upload_of(request, summary):
     return ComposeUpload.objects.filter(pk=summary["upload"], created_by=request.user).first()
 
 
-def _show_preview(model_admin, request, fields, numbers, summary, *, checked=None, plan=None):
+def _show_preview(model_admin, request, fields, numbers, summary, *, checked=None, plan=None, quiet=None):
     """Render the preview; ``numbers`` is any iterable of the valid E.164 numbers (empty for an
-    uploaded list, whose rows ``checked`` describes)."""
+    uploaded list, whose rows ``checked`` describes, and ``quiet`` their quiet hours plan)."""
     token = drafts.pack(request.user, fields, numbers, summary)
+    if checked is None:
+        quiet = quiet_plan(fields, numbers)
     if summary.get("personalised"):
         first = checked.first_numbers
         parts = max(checked.parts, default=0)
@@ -223,6 +226,8 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
         **profiles.compose_context(request, model_admin.admin_site.name),
+        "quiet": quiet,
+        "quiet_tz": timezone.get_current_timezone_name(),
     }
     if checked is None and not fields["binary"]:
         context["literal_placeholders"] = personalised.placeholders_in(fields["content"])
@@ -253,7 +258,9 @@ def _confirm(model_admin, request, fields, numbers, summary):
         messages.error(request, _("The balance does not cover this sendout; tick the box to send anyway."))
         if kept is not None:
             plan = personalised.plan_for(kept, fields)
-            return _show_preview(model_admin, request, fields, [], summary, checked=personalised.check(kept, plan), plan=plan)
+            quiet = quiet_plan(fields)
+            checked = personalised.check(kept, plan, on_number=quiet.release if quiet else None)
+            return _show_preview(model_admin, request, fields, [], summary, checked=checked, plan=plan, quiet=quiet)
         return _show_preview(model_admin, request, fields, numbers, summary)
     from d7sms import api
 
@@ -276,6 +283,7 @@ def _confirm(model_admin, request, fields, numbers, summary):
             name=data["name"],
             schedule_at=data["schedule_at"] if data["when"] == WHEN_LATER else None,
             remote_schedule=data["when"] == WHEN_LATER and data["where"] == WHERE_D7,
+            quiet_hours=data["quiet_hours"] or False,
             mode=data["mode"],
             dlr_level=data["dlr_level"],
             user=request.user,
@@ -352,6 +360,15 @@ def render_compose_page(model_admin, request, form, *, kept=None):
     request.d7sms_zone = profiles.zone_for(request)
     with timezone.override(request.d7sms_zone[0]):
         return _render_compose(model_admin, request, form, kept=kept).render()
+
+
+def quiet_plan(fields, numbers=()):
+    """The quiet hours plan of a draft with ``numbers`` counted, or None when it has no window."""
+    if not fields.get("send_from") or not fields.get("send_until"):
+        return None
+    window = quiet_hours.parse((fields["send_from"], fields["send_until"]))
+    at = parse_datetime(fields["schedule_at"]) if fields["when"] == WHEN_LATER and fields["schedule_at"] else None
+    return quiet_hours.plan(numbers, window, at or timezone.now())
 
 
 def message_parts(fields):

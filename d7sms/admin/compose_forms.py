@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from d7sms import conf, encoding, recipients
+from d7sms import conf, encoding, quiet_hours, recipients
 from d7sms.models import MessageTemplate, SendMode
 
 DLR_LEVELS = (
@@ -131,6 +131,20 @@ class ComposeForm(forms.Form):
         initial=WHERE_LOCAL,
         widget=forms.RadioSelect(attrs={"class": "radiolist"}),
     )
+    send_from = forms.TimeField(
+        label=_("Send only from"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    send_until = forms.TimeField(
+        label=_("…until"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_(
+            "Quiet hours: messages arrive only between these times of day in each recipient's own time zone "
+            "(all of them, where a number spans several); the others wait. Leave both empty to send at any hour."
+        ),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -138,6 +152,9 @@ class ComposeForm(forms.Form):
         self.fields["region"].initial = conf.get("DEFAULT_REGION") or ""
         self.fields["sender"].initial = conf.get("DEFAULT_SENDER")
         self.fields["dlr_level"].initial = conf.get("DLR_LEVEL")
+        window = quiet_hours.default()
+        if window is not None:
+            self.fields["send_from"].initial, self.fields["send_until"].initial = window.start, window.end
         tz = timezone.get_current_timezone_name()
         self.fields["schedule_at"].help_text = _("In your time zone, %(tz)s.") % {"tz": tz}
 
@@ -179,9 +196,23 @@ class ComposeForm(forms.Form):
                 self.add_error("schedule_at", _("This time has passed; choose a time in the future."))
             if data.get("where") == WHERE_D7 and data.get("mode") != SendMode.BATCH:
                 self.add_error("mode", _("Only sendouts handed to D7 in batches can be scheduled at D7."))
+        if "send_from" in data and "send_until" in data:
+            self._clean_quiet_hours(data)
         if data.get("recipients", "").strip() and data.get("upload"):
             self.add_error("upload", _("Paste numbers or upload a file, not both."))
         return data
+
+    def _clean_quiet_hours(self, data):
+        start, end = data["send_from"], data["send_until"]
+        if (start is None) != (end is None):
+            self.add_error("send_until" if end is None else "send_from", _("Give both times, or neither to send at any hour."))
+        elif start is not None:
+            try:
+                data["quiet_hours"] = quiet_hours.Window(start.replace(second=0), end.replace(second=0))
+            except quiet_hours.WindowError as exc:
+                self.add_error("send_until", str(exc))
+        else:
+            data["quiet_hours"] = None
 
     def draft_fields(self):
         """The cleaned values as JSON-able strings, for a draft or for re-filling the form."""
@@ -204,4 +235,6 @@ class ComposeForm(forms.Form):
             "when": data["when"],
             "schedule_at": at.isoformat() if at else "",
             "where": data["where"],
+            "send_from": data["send_from"].strftime("%H:%M") if data.get("send_from") else "",
+            "send_until": data["send_until"].strftime("%H:%M") if data.get("send_until") else "",
         }

@@ -147,8 +147,9 @@ def _walk(kept, plan):
         yield line, number, sender, text, info, cells, None
 
 
-def check(kept, plan):
-    """Check every row of ``kept`` (a ComposeUpload) as :func:`recipients` will send them."""
+def check(kept, plan, on_number=None):
+    """Check every row of ``kept`` (a ComposeUpload) as :func:`recipients` will send them;
+    ``on_number`` (if given) is called with the number of each row that will be sent."""
     out = Checked()
     longest = None
     for line, number, sender, text, info, _cells, problem in _walk(kept, plan):
@@ -161,6 +162,8 @@ def check(kept, plan):
                 out.problems.append((line, problem[0][:60], problem[1]))
             continue
         out.valid += 1
+        if on_number is not None:
+            on_number(number)
         if len(out.first_numbers) < 10:
             out.first_numbers.append(number)
         parts = info.parts if info is not None else plan.binary_parts

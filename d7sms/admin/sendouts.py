@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from d7sms import progress
+from d7sms import progress, quiet_hours, scheduling
 from d7sms.admin import archive, balance, compose, display, duplicate, export, progress_views, recipient_fields
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import explain
@@ -58,7 +58,8 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         ),
         (
             gettext_lazy("Sending"),
-            {"fields": ("schedule_at", "remote_schedule", "mode", "recipient_count", "duplicate_count")},
+            {"fields": ("schedule_at", "remote_schedule", "send_from", "send_until", "mode", "recipient_count",
+                        "duplicate_count")},
         ),
         (
             gettext_lazy("History"),
@@ -343,5 +344,15 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
             "d7_archive_url": reverse(f"{site}:d7sms_sendout_archive", args=[sendout.pk]) if can_send else "",
             "d7_duplicate_url": reverse(f"{site}:d7sms_sendout_duplicate", args=[sendout.pk]) if can_send else "",
             "d7_done": progress.is_done(sendout, counts),
+            **_quiet_hours_context(sendout),
             **recipient_fields.sendout_context(sendout),
         }
+
+
+def _quiet_hours_context(sendout):
+    """The sendout's window, and how many of its messages wait for it until when."""
+    if sendout.send_from is None:
+        return {}
+    held, next_release = scheduling.held_for_quiet_hours(sendout)
+    window = quiet_hours.Window(sendout.send_from, sendout.send_until)
+    return {"d7_quiet_window": window, "d7_quiet_held": held, "d7_quiet_next": next_release}
