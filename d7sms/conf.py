@@ -82,6 +82,8 @@ DEFAULTS = {
     # Price of one part in the balance's currency: lets the compose preview say whether the
     # balance covers a sendout (D7 reports money, not a count of messages). None: unknown.
     "PRICE_PER_PART": None,
+    # The currency of the D7 account (e.g. "EUR"), shown beside the balance and every cost.
+    "CURRENCY": "",
 }
 
 
