@@ -93,19 +93,35 @@ def messages_csv(queryset, filename):
         "id", "created_at", "to", "sender", "text", "status", "reason", "error_code", "parts", "cost", "currency",
         "sendout_id", "sendout", "resend_of", "d7_message_id", "submitted_at", "final_at",
     ]
-    currency = money.currency()
+    currency, price = money.currency(), money.price_per_part()
+    reasons = {}
+
+    def reason(status, code, last_error):
+        # Many rows share a reason: each is put into words once (a bounded memo).
+        key = (status, code, last_error)
+        text = reasons.get(key)
+        if text is None:
+            text = _safe(explain(status, code or "", last_error or ""))
+            if len(reasons) < 10_000:
+                reasons[key] = text
+        return text
 
     def lines():
         yield writer.writerow(header)
+        block = []
         for (pk, created, to, sender, content, status, code, parts, sendout_id, sendout_name, resend_of,
              d7_id, submitted, final, last_error) in rows:
-            cost = money.cost(parts) if money.is_charged(submitted, code) else None
-            reason = explain(status, code or "", last_error or "")
-            yield writer.writerow([
-                pk, _safe(created), to, _safe(sender), _safe(content), status, _safe(reason), _safe(code), parts,
-                money.amount(cost), currency if cost is not None else "", _safe(sendout_id), _safe(sendout_name),
-                _safe(resend_of), _safe(d7_id), _safe(submitted), _safe(final),
-            ])
+            charged = price is not None and money.is_charged(submitted, code)
+            block.append(writer.writerow([
+                pk, _safe(created), to, _safe(sender), _safe(content), status, reason(status, code, last_error),
+                _safe(code), parts, money.amount(price * parts) if charged else "", currency if charged else "",
+                _safe(sendout_id), _safe(sendout_name), _safe(resend_of), _safe(d7_id), _safe(submitted), _safe(final),
+            ]))
+            if len(block) == 1000:  # one chunk per thousand rows, not one per row
+                yield "".join(block)
+                block = []
+        if block:
+            yield "".join(block)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
