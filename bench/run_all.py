@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [
     "sandbox_bench.py", "send_bench.py", "batch_bench.py", "personalised_bench.py", "webhook_bench.py", "sql_bench.py",
     "quiet_hours_bench.py",
+    "log_bench.py",
 ]
 
 

@@ -11,6 +11,7 @@ class D7SMSConfig(AppConfig):
 
     def ready(self):
         from d7sms import checks, project_checks  # noqa: F401  (registers the system checks)
+        from d7sms import signals, tasks
         from d7sms.webhooks.security import RedactTokens
 
         # Django's request logger writes the path of every 4xx and 5xx; a receiver's path
@@ -18,3 +19,5 @@ class D7SMSConfig(AppConfig):
         request_logger = logging.getLogger("django.request")
         if not any(isinstance(f, RedactTokens) for f in request_logger.filters):
             request_logger.addFilter(RedactTokens())
+        # The stored balance follows what each sendout spent (read on a worker, not here).
+        signals.sendout_completed.connect(tasks.read_balance_soon, dispatch_uid="d7sms-balance-after-sendout")

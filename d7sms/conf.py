@@ -85,6 +85,8 @@ DEFAULTS = {
     # The default quiet hours of a sendout: the local times, in each recipient's own time zone,
     # between which its messages may arrive, e.g. ("09:00", "20:00"). None: no window.
     "QUIET_HOURS": None,
+    # The currency of the D7 account (e.g. "EUR"), shown beside the balance and every cost.
+    "CURRENCY": "",
 }
 
 

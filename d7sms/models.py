@@ -44,6 +44,10 @@ FINAL = frozenset(
 #: Final statuses of a message that did not arrive.
 FAILURES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED})
 NOT_FINAL = frozenset(set(MessageStatus) - FINAL)
+#: A message is its recipient's latest attempt until it is sent again: a resend stamps
+#: ``resend_token`` in the transaction that stores the copy (:func:`d7sms.status.take_for_resend`),
+#: so this is "has no ``resent_as``" read from the row itself, without a join.
+LATEST = Q(resend_token__isnull=True)
 
 
 class SendoutStatus(models.TextChoices):
@@ -186,7 +190,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="d7sms_msg_due"),
-            models.Index(fields=["sendout", "status"], name="d7sms_msg_sendout_status"),
+            # A sendout's figures count its recipients' latest attempts (LATEST).
+            models.Index(fields=["sendout", "status"], condition=Q(resend_token__isnull=True), name="d7sms_msg_latest"),
             models.Index(fields=["to"], name="d7sms_msg_to"),
             models.Index(fields=["-created_at"], name="d7sms_msg_created"),
             models.Index(fields=["final_at"], name="d7sms_msg_final"),

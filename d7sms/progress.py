@@ -1,16 +1,22 @@
-"""A sendout's progress: its messages counted by status, and the one place its status changes.
+"""A sendout's progress: its recipients counted by status, and the one place its status changes.
 
-A sendout's status follows from its messages: ``scheduled`` while all wait for their time,
-``submitting`` while none has been handed to D7 yet, ``in_progress`` until every message has
+A sendout counts recipients, not messages: each recipient's *latest attempt* (the message not
+sent again since, :data:`d7sms.models.LATEST`) decides where that recipient stands. A resend or
+a "Retry failed" replaces the recipient's attempt; it never adds a recipient.
+
+A sendout's status follows from those attempts: ``scheduled`` while all wait for their time,
+``submitting`` while none has been handed to D7 yet, ``in_progress`` until every attempt has
 *settled*, then ``completed`` (or ``completed_with_failures``); ``cancelled`` when nothing of it
 was sent. A message settles when D7 will tell nothing more about it: at a final status, or as
 far as the reports it asked for go (:func:`settled`): ``accepted`` for one that asked for none
 (``dlr_level`` 0, or sent while CALLBACK_BASE_URL is empty: no report can come back),
 ``at_smsc`` for one that asked for SMSC-level reports only (level 1).
 
-:func:`refresh` stores the status and announces ``sendout_completed`` once per sendout, ever:
-a sendout that "Retry failed" re-opens completes again (``completed_at`` moves on) without a
-second announcement; follow the retried messages with ``message_status_changed``.
+``completed_at`` is when every recipient first had a settled attempt, and it stays so: a resend
+or a retry re-opens the status (``in_progress`` while the new attempts are out, so the page
+follows them) but does not move the completion time. :func:`refresh` announces
+``sendout_completed`` once per sendout, at that first completion; follow resends and retries
+with ``message_status_changed``.
 """
 
 from django.db import transaction
@@ -18,7 +24,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from d7sms import busy, conf, signals, sql
-from d7sms.models import FAILURES, FINAL, Message, MessageStatus, Sendout, SendoutStatus, db_alias
+from d7sms.models import FAILURES, FINAL, LATEST, Message, MessageStatus, Sendout, SendoutStatus, db_alias
 
 DONE = (SendoutStatus.COMPLETED, SendoutStatus.COMPLETED_WITH_FAILURES)
 # Beyond the final statuses, where a message settles for each reach of its reports.
@@ -57,10 +63,11 @@ def is_done(sendout, by_status):
 
 
 def counts(sendout_ids):
-    """Return ``{sendout_id: {status: count}}`` for the given sendouts, in one query."""
+    """Return ``{sendout_id: {status: count}}`` of the given sendouts' recipients (their latest
+    attempts), in one query."""
     found = {pk: {} for pk in sendout_ids}
     rows = (
-        Message.objects.filter(sendout_id__in=list(sendout_ids))
+        Message.objects.filter(LATEST, sendout_id__in=list(sendout_ids))
         .values_list("sendout_id", "status")
         .annotate(n=Count("pk"))
         .order_by()
@@ -84,6 +91,8 @@ def derive_status(sendout, by_status):
     pending = by_status.get(MessageStatus.PENDING, 0)
     if pending == total and sendout.submitted_at is None:
         return SendoutStatus.SCHEDULED
+    if sendout.submitted_at is not None:
+        return SendoutStatus.IN_PROGRESS  # e.g. re-opened by a resend or a retry
     early = pending + by_status.get(MessageStatus.QUEUED, 0) + by_status.get(MessageStatus.SENDING, 0)
     return SendoutStatus.SUBMITTING if early == unsettled and unsettled else SendoutStatus.IN_PROGRESS
 
@@ -103,14 +112,16 @@ def refresh(sendout_id):
     if new == sendout.status:
         return new
     values = {"status": new}
-    if new in DONE:
+    first_done = new in DONE and sendout.completed_at is None
+    if first_done:
         values["completed_at"] = timezone.now()
     # Conditional on the old status so two concurrent refreshes announce completion once; and
-    # on no earlier completion, so a sendout a retry re-opened is not announced again.
+    # on no earlier completion, so a sendout a retry re-opened keeps its completion time and
+    # is not announced again.
     current = Sendout.objects.filter(pk=sendout_id, status=sendout.status)
-    first = new in DONE and current.filter(completed_at__isnull=True).update(**values)
+    first = first_done and current.filter(completed_at__isnull=True).update(**values)
     if not first:
-        current.update(**values)
+        current.update(status=new)
     if first:
         sendout.status = new
         sendout.completed_at = values["completed_at"]

@@ -14,7 +14,8 @@ accepted (200)                           ``accepted``; /secure/send stores D7's 
 certainly not taken: connection          back to ``queued`` with exponential backoff and
 refused, 429, 503, a 5xx in Jasmin's     jitter; ``failed`` after MAX_RETRIES retries
 own error shape
-400, 412 and other refusals              ``failed`` at once, with the provider's text
+412 "No route found"                     ``rejected`` at once: D7 refused this message
+400 and other refusals                   ``failed`` at once, with the provider's text
 ambiguous: 502, 504, any other 5xx,      ``unknown`` (in a sendbatch call, every message of it):
 an HTML or unreadable body, a read       never retried on its own; D7's later reports move it
 timeout, a connection dropped after the  on, and the admin offers to send again the ones with
@@ -37,7 +38,7 @@ from django.utils import timezone
 
 from d7sms import busy, conf, pause, progress, status, throttle, webhook_urls
 from d7sms.backends import get_backend
-from d7sms.errors import CredentialsRejected, D7Error, NoCredit, OutcomeUnknown, TransportError
+from d7sms.errors import CredentialsRejected, D7Error, NoCredit, NoRoute, OutcomeUnknown, TransportError
 from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus
 
 logger = logging.getLogger("d7sms.sending")
@@ -76,6 +77,7 @@ class Outcomes:
 
     accepted: dict = field(default_factory=dict)  # id -> D7 message id (None in a batch)
     failed: dict = field(default_factory=dict)  # id -> (error code, text)
+    rejected: dict = field(default_factory=dict)  # id -> (error code, text): D7 refused the message
     unknown: dict = field(default_factory=dict)  # id -> text
     retry: dict = field(default_factory=dict)  # id -> (text, delay)
     released: list = field(default_factory=list)  # claimed, never called: back to the queue
@@ -101,6 +103,8 @@ def _judge(out, pk, attempts, error):
             out.failed[pk] = (type(error).__name__, f"{_describe(error)} (gave up after {attempts} attempts)")
         else:
             out.retry[pk] = (_describe(error), retry_delay(attempts, error))
+    elif isinstance(error, NoRoute):
+        out.rejected[pk] = (type(error).__name__, _describe(error))
     elif isinstance(error, D7Error):
         out.failed[pk] = (type(error).__name__, _describe(error))
     else:
@@ -138,15 +142,16 @@ def _write(out, now, mono, deadline, accepted_fields):
         if out.accepted:
             d7_ids = {pk: v for pk, v in out.accepted.items() if v}
             status.record_accepted(out.accepted, d7_ids=d7_ids or None, submitted_at=now, **accepted_fields)
-        if out.failed:
-            status.change_many(
-                out.failed,
-                MessageStatus.FAILED,
-                per_row={
-                    "error_code": {pk: code[:40] for pk, (code, _t) in out.failed.items()},
-                    "last_error": {pk: text for pk, (_c, text) in out.failed.items()},
-                },
-            )
+        for outcomes, new in ((out.failed, MessageStatus.FAILED), (out.rejected, MessageStatus.REJECTED)):
+            if outcomes:
+                status.change_many(
+                    outcomes,
+                    new,
+                    per_row={
+                        "error_code": {pk: code[:40] for pk, (code, _t) in outcomes.items()},
+                        "last_error": {pk: text for pk, (_c, text) in outcomes.items()},
+                    },
+                )
         if out.unknown:
             status.change_many(
                 out.unknown, MessageStatus.UNKNOWN, error_code="outcome_unknown", per_row={"last_error": out.unknown}

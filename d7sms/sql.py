@@ -113,14 +113,16 @@ def _running_sql(alias):
     status = qn(Message._meta.get_field("status").column)
     sendout_status = qn(Sendout._meta.get_field("status").column)
     level = qn(Sendout._meta.get_field("dlr_level").column)
+    token = qn(Message._meta.get_field("resend_token").column)
     # How far the sendout's reports reach (progress.reach): 0 when none can come back (the
     # first parameter: CALLBACK_BASE_URL is set), else 1 for the SMSC only, 2 for the phone.
     reach = f"(CASE WHEN %s = 0 OR s.{level} = 0 THEN 0 WHEN s.{level} = 1 THEN 1 ELSE 2 END)"
 
-    # One EXISTS per status: each is an equality probe of the (sendout, status) index, where an
-    # IN list can make the planner walk every finished message of the sendout first.
+    # One EXISTS per status: each is an equality probe of the (sendout, status) index of latest
+    # attempts (models.LATEST: a message sent again is its recipient's past), where an IN list
+    # can make the planner walk every finished message of the sendout first.
     def probe(ref):
-        return f"EXISTS(SELECT 1 FROM {msg} o WHERE o.{fk} = {ref} AND o.{status} = %s)"
+        return f"EXISTS(SELECT 1 FROM {msg} o WHERE o.{fk} = {ref} AND o.{status} = %s AND o.{token} IS NULL)"
 
     def running(ref):
         # unknown always waits; accepted while any report may come; at_smsc while the phone's may.
@@ -136,7 +138,7 @@ def _running_sql(alias):
 
 def sendout_running(*, sendout_id=None, message_id=None):
     """``(sendout id, running)`` for a sendout, or for the sendout of a message: running is true
-    while the sendout is in progress and a message of it is out at D7 and may still hear from
+    while the sendout is in progress and a latest attempt of it is out at D7 and may still hear from
     it (see :func:`d7sms.progress.settled`), so its status cannot have changed. ``(None, False)``
     for a message of no sendout."""
     alias = db_alias()

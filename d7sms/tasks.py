@@ -25,13 +25,14 @@ from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from d7sms import busy, conf, pause, scheduling, sending, sql, status
+from d7sms import balance, busy, conf, pause, scheduling, sending, sql, status
 from d7sms.backends import backend_class, is_local
 from d7sms.models import Message, MessageStatus, SendMode, db_alias
 
 SINGLE_TASK = "d7sms.tasks.single_task"
 BATCH_CHUNK_TASK = "d7sms.tasks.batch_chunk_task"
 FIRE_TASK = "d7sms.tasks.fire_task"
+BALANCE_TASK = "d7sms.tasks.balance_task"
 HOUSEKEEPING_TASK = "d7sms.housekeeping.run"
 HOUSEKEEPING_SCHEDULE = "d7sms-housekeeping"
 
@@ -223,6 +224,36 @@ def fire_task(now=None):
             drop_schedule(message_id=pk)
     enqueue(rows)
     return len(rows)
+
+
+def balance_task():
+    """Worker: read the balance from D7 and store it; resume sending if that lifts a pause.
+
+    Returns the balance read, or None when D7 refused (stored as ``balance_error``).
+    """
+    from d7sms.errors import D7Error
+
+    try:
+        reading, resumed = balance.read(force=True)
+    except D7Error as error:
+        logger.warning("Reading the balance after a sendout failed: %s", error)
+        return None
+    if resumed:
+        sweep(everything=True)
+    return reading.balance if reading else None
+
+
+def read_balance_soon(**_signal_kwargs):
+    """Put a balance read on the queue, so the stored balance shows what a sendout spent.
+
+    Connected to ``sendout_completed`` (:mod:`d7sms.apps`), which runs in whatever request or
+    worker completed the sendout: the read, an HTTP call to D7, never runs there, except in
+    SYNC mode, where all work runs inline.
+    """
+    if is_sync():
+        balance_task()
+        return
+    _put_all([(BALANCE_TASK,)])
 
 
 # -- schedules ----------------------------------------------------------------------------------

@@ -37,6 +37,12 @@ class Config:
         return ports
 
 
+def sandbox_price(environ=os.environ):
+    """The sandbox's ``--price-per-part`` option: the PRICE_PER_PART the demo's settings show."""
+    price = environ.get("D7SMS_PRICE_PER_PART")
+    return ["--price-per-part", price] if price else []
+
+
 def _number(environ, name, default, kind):
     value = environ.get(name, default)
     try:
@@ -130,7 +136,7 @@ def main():
         if config.local_sandbox:
             supervisor.start("sandbox", manage(
                 "d7sms_sandbox", "--host", config.host, "--port", str(config.sandbox_port),
-                "--user", "sandbox:sandbox:1000",
+                "--user", "sandbox:sandbox:1000", *sandbox_price(),
             ))
         supervisor.start("django-q2 cluster", manage("qcluster"))
         supervisor.start("dev server", manage("runserver", f"{config.host}:{config.port}", "--noreload"))

@@ -5,6 +5,7 @@ pointed at the real D7 service or a self-hosted Jasmin unchanged.
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -140,6 +141,10 @@ if _redis:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The sandbox charges per part (d7sms.sandbox.gateway.DEFAULT_PRICE_PER_PART, "0.01").
+_price = os.environ.get("D7SMS_PRICE_PER_PART", "0.01" if "D7SMS_BASE_URL" not in os.environ else "")
+_price = Decimal(_price) if _price else None
+
 D7SMS = {
     "BASE_URL": os.environ.get("D7SMS_BASE_URL", "http://127.0.0.1:8099"),
     "USERNAME": os.environ.get("D7SMS_USERNAME", "sandbox"),
@@ -147,6 +152,10 @@ D7SMS = {
     "DEFAULT_SENDER": os.environ.get("D7SMS_DEFAULT_SENDER", "D7sms"),
     "CALLBACK_BASE_URL": os.environ.get("D7SMS_CALLBACK_BASE_URL", "http://127.0.0.1:8000"),
     "DEFAULT_REGION": os.environ.get("D7SMS_DEFAULT_REGION", "GB"),
+    # The price of a part, so that costs show in money: the sandbox's own price (demo_project.run
+    # starts it with this one); unknown for another endpoint unless given.
+    "PRICE_PER_PART": _price,
+    "CURRENCY": os.environ.get("D7SMS_CURRENCY", "EUR"),
 }
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}

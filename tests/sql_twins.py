@@ -34,7 +34,8 @@ def sendout_running(*, sendout_id=None, message_id=None):
     sendout = Sendout.objects.filter(pk=sendout_id, status=SendoutStatus.IN_PROGRESS).first()
     if sendout is None:
         return sendout_id, False
-    out = set(Message.objects.filter(sendout_id=sendout_id, status__in=OUT_AT_D7).values_list("status", flat=True))
+    latest = Message.objects.filter(sendout_id=sendout_id, resent_as__isnull=True)
+    out = set(latest.filter(status__in=OUT_AT_D7).values_list("status", flat=True))
     return sendout_id, any(not settled(s, sendout.dlr_level) for s in out)
 
 

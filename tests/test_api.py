@@ -245,13 +245,13 @@ def test_resend_creates_a_new_linked_message(commit, outbox, django_user_model):
     with commit():
         original = d7sms.send_sms("+447911000001", "Hi")
     original.refresh_from_db()
-    assert original.status == S.FAILED
+    assert original.status == S.REJECTED
     with commit():
         again = api.resend(original, user=user)
     assert again.pk != original.pk and again.resend_of == original and again.created_by == user
     again.refresh_from_db()
     assert again.status == S.ACCEPTED and [m.message_id for m in outbox] == [again.pk]
-    assert Message.objects.get(pk=original.pk).status == S.FAILED
+    assert Message.objects.get(pk=original.pk).status == S.REJECTED
 
 
 def test_resend_is_refused_while_the_message_is_on_its_way():
@@ -265,7 +265,7 @@ def test_retry_failed_resends_each_failure_once(commit, outbox):
     locmem.inject(NoRoute("No route found", status_code=412))
     with commit():
         sendout = d7sms.send_batch(["+447911000001", "+447911000002"], "Hi", mode=SendMode.SINGLE)
-    assert sendout.messages.filter(status=S.FAILED).count() == 1
+    assert sendout.messages.filter(status=S.REJECTED).count() == 1
     with commit():
         assert api.retry_failed(sendout) == 1
     assert api.retry_failed(sendout) == 0

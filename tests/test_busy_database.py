@@ -192,4 +192,4 @@ def test_every_message_learns_its_d7_id_when_every_callback_is_lost(d7_settings,
     truth = {m["to"]: m["id"] for m in sandbox.accepted()}
     got = dict(sendout.messages.values_list("to", "d7_message_id"))
     assert got == truth
-    assert not sendout.messages.exclude(status__in=[S.DELIVERED, S.UNDELIVERED, S.EXPIRED, S.FAILED]).exists()
+    assert not sendout.messages.exclude(status__in=[S.DELIVERED, S.UNDELIVERED, S.EXPIRED, S.REJECTED, S.FAILED]).exists()

@@ -69,7 +69,7 @@ def test_single_messages(e2e, sandbox):
     sent = {m["to"]: m for m in sandbox.accepted()}
     assert sent[messages[0].to]["dlr_url"].startswith(CALLBACK + "/d7sms/dlr/")
     no_route.refresh_from_db()
-    assert (no_route.status, no_route.attempts) == (S.FAILED, 1)
+    assert (no_route.status, no_route.attempts) == (S.REJECTED, 1)
     assert "No route" in no_route.last_error
 
 

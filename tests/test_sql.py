@@ -142,3 +142,16 @@ def test_slices_cover_every_item_once_in_order():
     items = (uuid.uuid4() for _ in range(2001))
     parts = list(sql.slices(items, 900))
     assert [len(p) for p in parts] == [900, 900, 201]
+
+
+@pytest.mark.parametrize("copy_status", [S.DELIVERED, S.QUEUED, S.ACCEPTED])
+def test_sendout_running_counts_only_latest_attempts_like_its_twin(copy_status):
+    """A message sent again (its resend_token stamped, as api.resend does) is its recipient's past:
+    an ``unknown`` original whose copy settled does not keep the sendout running."""
+    sendout = Sendout.objects.create(status=SendoutStatus.IN_PROGRESS)
+    original = Message.objects.create(sendout=sendout, to="+447911000001", status=S.UNKNOWN, resend_token=uuid.uuid4())
+    copy = Message.objects.create(sendout=sendout, to="+447911000001", status=copy_status, resend_of=original)
+    got = sql.sendout_running(sendout_id=sendout.pk)
+    assert got == sql_twins.sendout_running(sendout_id=sendout.pk) == (sendout.pk, copy_status == S.ACCEPTED)
+    for message in (original, copy):
+        assert sql.sendout_running(message_id=message.pk) == sql_twins.sendout_running(message_id=message.pk) == got

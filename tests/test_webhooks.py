@@ -81,8 +81,8 @@ def test_receipt_dates_in_configured_zone(client, settings):
     ("level", "state", "expected", "error_code"),
     [
         (1, "ESME_ROK", S.AT_SMSC, ""),
-        (1, "ESME_RSUBMITFAIL", S.FAILED, "ESME_RSUBMITFAIL"),
-        (1, "esme_rinvnumdests", S.FAILED, "ESME_RINVNUMDESTS"),
+        (1, "ESME_RSUBMITFAIL", S.REJECTED, "ESME_RSUBMITFAIL"),  # the SMSC refused it
+        (1, "esme_rinvnumdests", S.REJECTED, "ESME_RINVNUMDESTS"),
         (2, "DELIVRD", S.DELIVERED, ""),
         (2, "UNDELIV", S.UNDELIVERED, "UNDELIV"),
         (2, "EXPIRED", S.EXPIRED, "EXPIRED"),
@@ -277,13 +277,22 @@ def test_callback_duplicate_flagged(client):
     assert list(BatchCallback.objects.order_by("pk").values_list("problem", flat=True)) == ["", dlr.DUPLICATE]
 
 
-def test_errback_fails_the_message_with_its_text(client):
+def test_errback_for_no_route_rejects_the_message_with_its_text(client):
     sendout, [message] = make_sendout(["+447700900017"], status=S.SENDING)
     response = client.get(callback_path(sendout.key, "errback"), errback_params("447700900017"))
     assert response.content == ACK
     message.refresh_from_db()
-    assert message.status == S.FAILED
+    assert (message.status, message.error_code) == (S.REJECTED, "NoRoute")  # D7 refused it
     assert "No route found" in message.last_error
+
+
+def test_any_other_errback_fails_the_message_with_its_text(client):
+    sendout, [message] = make_sendout(["+447700900018"], status=S.SENDING)
+    params = {**errback_params("447700900018"), "statusText": 'HTTPAPI error: Error "Something broke inside'}
+    client.get(callback_path(sendout.key, "errback"), params)
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (S.FAILED, "errback")
+    assert "Something broke" in message.last_error
 
 
 def test_callback_prefers_the_resend_waiting_for_an_id(client):

@@ -15,7 +15,7 @@ from tests.conftest import SANDBOX_USER
 S = MessageStatus
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TRUTH = {"9": S.UNDELIVERED, "8": S.FAILED, "7": S.FAILED, "6": S.EXPIRED}
+TRUTH = {"9": S.UNDELIVERED, "8": S.REJECTED, "7": S.REJECTED, "6": S.EXPIRED}
 
 
 @pytest.fixture

@@ -36,8 +36,8 @@ MESSAGES = 520  # 1,404 distinct calls; the rest (596, 29.8 %) are repeats
 # The sandbox's outcomes by last digit: (level-1 status, level-2 status or None, final status).
 OUTCOMES = {
     "9": ("ESME_ROK", "UNDELIV", S.UNDELIVERED),
-    "8": ("ESME_RSUBMITFAIL", None, S.FAILED),
-    "7": (None, None, S.FAILED),  # no route: errback only
+    "8": ("ESME_RSUBMITFAIL", None, S.REJECTED),  # the SMSC refused it
+    "7": (None, None, S.REJECTED),  # no route: errback only, D7 refused it
     "6": ("ESME_ROK", "EXPIRED", S.EXPIRED),
 }
 DELIVERED = ("ESME_ROK", "DELIVRD", S.DELIVERED)

@@ -22,6 +22,7 @@ def panel_context(request):
     read_at = state.balance_read_at
     return {
         "state": state,
+        "currency": conf.get("CURRENCY"),
         **pause_context(state),
         "threshold": threshold,
         "low": state.balance is not None and threshold is not None and state.balance < threshold,

@@ -14,7 +14,6 @@ placeholders, and are stored with its message (personalised.py).
 """
 
 import uuid
-from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from d7sms import conf, encoding, quiet_hours
-from d7sms.admin import drafts, personalised, profiles, send_to_me, uploads
+from d7sms.admin import drafts, money, personalised, profiles, send_to_me, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
 from d7sms.admin.recipient_input import ListError, read_pasted
@@ -222,6 +221,7 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "balance": reading,
         "balance_error": error,
         "cost": format(cost.normalize(), "f") if cost is not None else None,
+        "currency": money.currency(),
         "sufficient": sufficient,
         "draft": token,
         "compose_url": reverse(f"{model_admin.admin_site.name}:d7sms_sendout_compose"),
@@ -378,17 +378,10 @@ def message_parts(fields):
     return encoding.binary_parts(bytes.fromhex(fields["hex_content"]), fields["coding"])
 
 
-def price_per_part():
-    """The configured price of one part (``D7SMS["PRICE_PER_PART"]``), or None when unknown."""
-    value = conf.get("PRICE_PER_PART")
-    return Decimal(str(value)) if value is not None else None
-
-
 def estimate(reading, total_parts):
     """``(cost, sufficient)``: the cost in the balance's unit when the price is known, and
     whether the balance covers it: True, False, or None when it cannot be told."""
-    price = price_per_part()
-    cost = price * total_parts if price is not None else None
+    cost = money.cost(total_parts)
     if reading is None:
         return cost, None
     if reading.sms_count is not None:

@@ -1,10 +1,14 @@
-"""The message admin: find a message, see its reports and why it failed, resend or cancel it."""
+"""The message admin: find a message, see its reports and why it failed, resend or cancel it;
+the log of messages, searched by any run of a number's digits and exported as filtered."""
+
+import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import Q
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -14,68 +18,21 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from d7sms import creation, status
-from d7sms.admin import attention, display, unknown
+from d7sms.admin import attention, display, export, money, unknown
+from d7sms.admin.message_filters import (  # noqa: F401  (RECENT_SENDOUTS: part of this module's face)
+    RECENT_SENDOUTS, AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
+)
 from d7sms.admin.sendouts import SendPermissionMixin
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import UNKNOWN_RESOLVED, explain
 from d7sms.admin.recipient_fields import fields_table
-from d7sms.models import FAILURES, NOT_FINAL, BatchCallback, DeliveryReport, Message, MessageStatus, Sendout
+from d7sms.models import FAILURES, BatchCallback, DeliveryReport, Message, MessageStatus
 from d7sms.recipients import InvalidNumber, normalise
 
 CANCELLABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
-RECENT_SENDOUTS = 20
-
-
-class StatusFilter(admin.SimpleListFilter):
-    title = gettext_lazy("status")
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("failures", _("All failures")), ("waiting", _("Not final yet")), *MessageStatus.choices]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == "failures":
-            return queryset.filter(status__in=FAILURES)
-        if value == "waiting":
-            return queryset.filter(status__in=NOT_FINAL)
-        if value in MessageStatus.values:
-            return queryset.filter(status=value)
-        return queryset
-
-
-class SendoutFilter(admin.SimpleListFilter):
-    """The most recent sendouts; any other is reached from its own page (``?sendout=<id>``)."""
-
-    title = gettext_lazy("sendout")
-    parameter_name = "sendout"
-
-    def lookups(self, request, model_admin):
-        rows = list(Sendout.objects.order_by("-created_at", "-id").values_list("pk", "name")[:RECENT_SENDOUTS])
-        chosen = self.value()
-        if chosen and chosen.isdigit() and all(str(pk) != chosen for pk, _n in rows):
-            rows += list(Sendout.objects.filter(pk=chosen).values_list("pk", "name"))
-        return [(str(pk), name or _("Sendout #%(id)s") % {"id": pk}) for pk, name in rows]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(sendout_id=value) if value and value.isdigit() else queryset
-
-
-class ResentFilter(admin.SimpleListFilter):
-    title = gettext_lazy("resent")
-    parameter_name = "resent"
-
-    def lookups(self, request, model_admin):
-        return (("yes", _("Yes")), ("no", _("No")))
-
-    def queryset(self, request, queryset):
-        resent = Exists(Message.objects.filter(resend_of=OuterRef("pk")))
-        if self.value() == "yes":
-            return queryset.filter(resent)
-        if self.value() == "no":
-            return queryset.filter(~resent)
-        return queryset
+TEXT_SHOWN = 40
+# A D7 message id (a UUID), matched exactly rather than as digits of a number.
+_D7_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]+")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -134,13 +91,14 @@ class BatchCallbackInline(ReadOnlyInline):
 class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     # Facet counts would run one COUNT per filter choice over the whole table.
     show_facets = NO_FACETS
-    list_display = ("to", "status_badge", "sendout", "parts", "accepted", "final", "why_short")
+    list_display = ("to", "status_badge", "text", "sender", "parts", "cost", "attempt", "sendout", "final")
     list_display_links = ("to",)
-    list_filter = (StatusFilter, SendoutFilter, "created_at", ResentFilter)
+    list_filter = (StatusFilter, SendoutFilter, ReasonFilter, AttemptFilter, ResentFilter, "created_at")
     list_select_related = ("sendout",)
     search_fields = ("=to", "=d7_message_id")
-    search_help_text = gettext_lazy("A phone number (in any format) or a D7 message id.")
+    search_help_text = gettext_lazy("Any digits of a phone number (“123459” finds +441234598765), a number in any format, or a D7 message id.")
     list_per_page = 100
+    change_list_template = "admin/d7sms/message/change_list.html"
     show_full_result_count = False
     paginator = CappedPaginator
     actions = ("resend_selected", "cancel_selected", "mark_failed")
@@ -175,12 +133,19 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        if _D7_ID.fullmatch(term):
+            return queryset.filter(d7_message_id=term), False
+        found = Q(d7_message_id=term)
         try:
-            number = normalise(term)
+            found |= Q(to=normalise(term))  # a national number: "07911 123456"
         except InvalidNumber:
-            number = term
-        # Exact matches only: both columns are indexed, a LIKE over millions of rows is not.
-        return queryset.filter(Q(to=number) | Q(d7_message_id=term)), False
+            pass
+        digits = re.sub(r"[^0-9]", "", term)
+        if digits:
+            # Any run of digits: staff remember a part of a number ("123459"). A scan of the
+            # column, but only of the rows the other filters leave, read a page at a time.
+            found |= Q(to__contains=digits)
+        return queryset.filter(found), False
 
     # -- columns ----------------------------------------------------------------------------
 
@@ -190,7 +155,32 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, message):
-        return display.badge(message.status)
+        if message.status not in _EXPLAINED:
+            return display.badge(message.status)
+        text = explain(message.status, message.error_code, message.last_error)
+        return format_html(
+            '{}<br><span class="d7-muted" title="{}">{}</span>', display.badge(message.status), text,
+            Truncator(text).chars(48),
+        )
+
+    @admin.display(description=gettext_lazy("text"))
+    def text(self, message):
+        if message.content:
+            return format_html('<span title="{}">{}</span>', message.content, Truncator(message.content).chars(TEXT_SHOWN))
+        return _("(binary, coding %(coding)s)") % {"coding": message.coding} if message.hex_content else "–"
+
+    @admin.display(description=gettext_lazy("cost"))
+    def cost(self, message):
+        if not money.is_charged(message.submitted_at, message.error_code):
+            return "–"
+        return money.text(money.cost(message.parts)) or "–"
+
+    @admin.display(description=gettext_lazy("attempt"))
+    def attempt(self, message):
+        if message.resend_of_id is None:
+            return _("first")
+        url = reverse(f"{self.admin_site.name}:d7sms_message_change", args=[message.resend_of_id])
+        return format_html('{} <a href="{}">#{}</a>', _("resend of"), url, message.resend_of_id)
 
     @admin.display(description=gettext_lazy("sendout"), ordering="sendout")
     def sendout(self, message):
@@ -203,11 +193,6 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("final"), ordering="final_at")
     def final(self, message):
         return display.short_time(message.final_at)
-
-    @admin.display(description=gettext_lazy("why it failed"))
-    def why_short(self, message):
-        text = explain(message.status, message.error_code, message.last_error) if message.status in _EXPLAINED else ""
-        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(48)) if text else ""
 
     @admin.display(description=gettext_lazy("why"))
     def why(self, message):
@@ -235,6 +220,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         return [
             path("attention/", wrap(self.attention_view), name="d7sms_message_attention"),
             path("unknown/", wrap(self.unknown_view), name="d7sms_message_unknown"),
+            path("export.csv", wrap(self.export_view), name="d7sms_message_export"),
             path("<int:object_id>/resend/", wrap(self.resend_view), name="d7sms_message_resend"),
             path("<int:object_id>/cancel/", wrap(self.cancel_view), name="d7sms_message_cancel"),
             *super().get_urls(),
@@ -247,6 +233,16 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
 
     def unknown_view(self, request):
         return unknown.unknown_view(self, request)
+
+    def export_view(self, request):
+        """The message list as CSV, with the filters and search of the list it was asked from."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(_("These filters cannot be read; open the list again and export from there."))
+        return export.messages_csv(changelist.queryset, "messages.csv")
 
     def _acting_on(self, request, object_id):
         # Through get_object (the admin's queryset) and the per-object view permission, as

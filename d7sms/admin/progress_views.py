@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from d7sms import progress
 from d7sms.admin import display
-from d7sms.models import FAILURES, Message, MessageStatus
+from d7sms.models import FAILURES, LATEST, Message, MessageStatus
 
 # (longest span, bucket kind, bucket length, tick label format)
 _GRAINS = (
@@ -81,11 +81,14 @@ def live_text(done, summary):
 
 
 def delivery_series(sendout):
-    """Cumulative ``(time, delivered, failed)`` points of a sendout's final reports, and the bucket.
+    """Cumulative ``(time, delivered, failed)`` points of the final reports of a sendout's
+    recipients (their latest attempts), and the bucket.
 
     Two queries whatever the size of the sendout: the time span, then counts per bucket.
     """
-    finished = Message.objects.filter(sendout=sendout, final_at__isnull=False).exclude(status=MessageStatus.CANCELLED)
+    finished = Message.objects.filter(LATEST, sendout=sendout, final_at__isnull=False).exclude(
+        status=MessageStatus.CANCELLED
+    )
     span = finished.aggregate(first=Min("final_at"), last=Max("final_at"), start=Min("accepted_at"))
     if span["last"] is None:
         return [], None

@@ -14,12 +14,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from d7sms import progress, quiet_hours, scheduling
-from d7sms.admin import archive, balance, compose, display, duplicate, export, progress_views, recipient_fields
+from d7sms.admin import archive, balance, compose, display, duplicate, export, figures, progress_views, recipient_fields
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
-from d7sms.admin.reasons import explain
-from d7sms.models import FAILURES, Message, MessageStatus, Sendout
-
-SHOWN_FAILURES = 50
+from d7sms.models import MessageStatus, Sendout
 
 
 class SendoutChangeList(ChangeList):
@@ -309,33 +306,26 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
 
     def _follow_context(self, request, sendout):
         counts = progress.counts([sendout.pk])[sendout.pk]
-        failures = list(
-            Message.objects.filter(sendout=sendout, status__in=FAILURES)
-            .order_by("final_at", "pk")
-            .values("pk", "to", "status", "error_code", "last_error", "final_at")[:SHOWN_FAILURES]
-        )
-        for row in failures:
-            row["badge"] = display.badge(row["status"])
-            row["reason"] = explain(row["status"], row["error_code"], row["last_error"])
-        failed_total = sum(counts.get(s, 0) for s in FAILURES)
+        site = self.admin_site.name
+        messages_url = reverse(f"{site}:d7sms_message_changelist")
+        numbers = figures.context(sendout, messages_url)
+        failed_total = numbers["d7_failed_total"]
         waiting_to_send = counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.QUEUED, 0)
         can_send = self.has_send_permission(request)
-        site = self.admin_site.name
         summary = display.progress(counts)
         points, grain = progress_views.delivery_series(sendout)
         return {
             "d7_groups": [(key, label, summary["groups"][key]) for key, label, _s in display.GROUPS],
             "d7_live": progress_views.live_text(progress.is_done(sendout, counts), summary),
             "d7_chart_svg": mark_safe(progress_views.render_chart(points, grain, summary["total"])),  # every value escaped as built
+            **numbers,
             "d7_counts": [(display.badge(s), counts.get(s, 0), s) for s in MessageStatus.values],
             "d7_status": display.badge(progress.derive_status(sendout, counts)),
             "d7_progress": display.progress_bar(counts, sendout_id=sendout.pk),
             "d7_total": sum(counts.values()),
-            "d7_failures": failures,
-            "d7_failed_total": failed_total,
             "d7_can_cancel": can_send and waiting_to_send > 0 and not (sendout.remote_schedule and sendout.submitted_at),
             "d7_can_retry": can_send and failed_total > 0,
-            "d7_messages_url": reverse(f"{site}:d7sms_message_changelist") + f"?sendout={sendout.pk}",
+            "d7_messages_url": f"{messages_url}?sendout={sendout.pk}",
             "d7_progress_url": reverse(f"{site}:d7sms_sendout_progress", args=[sendout.pk]),
             "d7_chart_url": reverse(f"{site}:d7sms_sendout_chart", args=[sendout.pk]),
             "d7_export_url": reverse(f"{site}:d7sms_sendout_export", args=[sendout.pk]),

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from .accounts import Accounts, SandboxUser
 from .api import RestApi
 from .faults import FaultInjector, Faults
-from .gateway import Gateway
+from .gateway import DEFAULT_PRICE_PER_PART, Gateway
 from .records import Store
 from .scheduler import Scheduler
 from .server import SandboxHTTPServer
@@ -22,7 +22,7 @@ class Sandbox:
     ``threads`` is the number of workers sending batches, callbacks and DLRs.
     """
 
-    def __init__(self, host="127.0.0.1", port=0, users=None, price_per_part=Decimal("0.01"),
+    def __init__(self, host="127.0.0.1", port=0, users=None, price_per_part=DEFAULT_PRICE_PER_PART,
                  dlr_retries=3, dlr_retry_delay=2.0, dlr_delay=0.2, callback_timeout=5.0,
                  faults=None, quiet=True, threads=8):
         self.host, self.port, self.quiet = host, port, quiet

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from .accounts import SandboxUser
 from .app import Sandbox
 from .faults import Faults
+from .gateway import DEFAULT_PRICE_PER_PART
 from .outcomes import OUTCOMES_HELP
 
 DESCRIPTION = "Run a local server that speaks the Direct7 (D7) REST API, until Ctrl-C."
@@ -48,8 +49,8 @@ def add_arguments(parser):
     parser.add_argument("--user", action="append", type=parse_user, dest="users",
                         metavar="NAME:PASSWORD:BALANCE",
                         help=f"an account; repeatable (default {DEFAULT_USER})")
-    parser.add_argument("--price-per-part", type=Decimal, default=Decimal("0.01"),
-                        help="charge per message part (default 0.01)")
+    parser.add_argument("--price-per-part", type=Decimal, default=DEFAULT_PRICE_PER_PART,
+                        help=f"charge per message part (default {DEFAULT_PRICE_PER_PART})")
     parser.add_argument("--dlr-delay", type=float, default=0.2,
                         help="seconds before the level-1 DLR; level 2 follows at twice that (default 0.2)")
     parser.add_argument("--dlr-retries", type=int, default=3,

@@ -15,6 +15,8 @@ from .outcomes import level1_params, level2_params, outcome_for
 from .records import Message
 
 NO_CREDIT = "Cannot charge submit_sm, check RouterPB log file for details"
+#: What the sandbox charges per part unless told otherwise (``--price-per-part``).
+DEFAULT_PRICE_PER_PART = Decimal("0.01")
 
 # (name, pattern or None, mandatory) in the order the gateway checks them: the first failure wins.
 _FIELDS = (
@@ -99,7 +101,7 @@ def validate(params):
 class Gateway:
     """Accepts messages for the sandbox: charges accounts, stores messages, schedules DLRs."""
 
-    def __init__(self, accounts, store, thrower, price_per_part=Decimal("0.01"), dlr_delay=0.2):
+    def __init__(self, accounts, store, thrower, price_per_part=DEFAULT_PRICE_PER_PART, dlr_delay=0.2):
         self.accounts = accounts
         self.store = store
         self.thrower = thrower

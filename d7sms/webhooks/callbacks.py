@@ -4,7 +4,8 @@ the caller's transaction.
 A D7 batch (one ``/secure/sendbatch`` call) calls back once per message. A callback names the
 destination and, in ``statusText``, the D7 id of the message sent to it: the id is bound to our
 message, which becomes ``accepted`` (unless a report already moved it further), and any orphan
-DLRs waiting for that id are applied. An errback fails the message.
+DLRs waiting for that id are applied. An errback saying "No route found" makes the message
+``rejected`` (D7 refused it); any other errback fails it.
 
 Which message a call may move. The URL's token proves only the sendout, and the URL sits in
 access logs, so the call's own parameters decide, and they are checked against what we know:
@@ -123,6 +124,8 @@ def _apply_callback(message, row, d7_id, batch_id):
 
 
 NO_CREDIT = "Cannot charge submit_sm"
+#: An errback saying D7 has no route for the number: D7 refused this message (``rejected``).
+NO_ROUTE = "No route found"
 
 
 def _apply_errback(message, row, batch_id):
@@ -133,9 +136,13 @@ def _apply_errback(message, row, batch_id):
         # D7 answers a sendbatch without credit with 200 and fails each message here: this is
         # the only place we learn of it, so stop sending until a balance check succeeds.
         pause.pause(f"D7 could not charge the account: {row.status_text[:200]}", no_credit=True)
+    # D7 refusing this message for its destination is a rejection; anything else (no credit, an
+    # error inside D7) stays a failure to send.
+    refused = NO_ROUTE in (row.status_text or "")
     failed = status.change(
-        message, MessageStatus.FAILED, only_from=status.HANDED_TO_D7,
-        error_code="errback", last_error=row.status_text or "errback", **_pin_batch(message, batch_id),
+        message, MessageStatus.REJECTED if refused else MessageStatus.FAILED, only_from=status.HANDED_TO_D7,
+        error_code="NoRoute" if refused else "errback", last_error=row.status_text or "errback",
+        **_pin_batch(message, batch_id),
     )
     if not failed:
         dlr.lock_message(message)

@@ -7,7 +7,7 @@ change nothing and every arrival order ends in the same state):
 source     message_status      new status    notes
 =========  ==================  ============  =============================================
 level 1    ESME_ROK            at_smsc       the operator's SMSC took it
-level 1    any other ESME_*    failed        error_code = the ESME code
+level 1    any other ESME_*    rejected      the SMSC refused it; error_code = the ESME code
 level 2    DELIVRD             delivered
 level 2    UNDELIV             undelivered   error_code UNDELIV, last_error names ``err``
 level 2    EXPIRED             expired       validity period ran out
@@ -17,7 +17,8 @@ level 2    UNKNOWN             undelivered   the SMSC gave up without a known st
                                              and delivery was never confirmed
 level 2    ACCEPTD, ENROUTE    at_smsc       not final; another receipt may follow
 callback   Success "<id>"      accepted      binds the D7 message id
-errback    any text            failed        error_code "errback", last_error = statusText
+errback    "No route found"    rejected      D7 refused it: error_code "NoRoute"
+errback    any other text      failed        error_code "errback", last_error = statusText
 =========  ==================  ============  =============================================
 
 A report moves only a message handed to D7 (``sending``, ``unknown``, ``accepted``, ``at_smsc``;
@@ -69,7 +70,7 @@ def outcome(level, message_status, err=""):
         if message_status == "ESME_ROK":
             return MessageStatus.AT_SMSC, {}
         text = f"SMSC refused the message: {message_status}"
-        return MessageStatus.FAILED, {"error_code": message_status, "last_error": text}
+        return MessageStatus.REJECTED, {"error_code": message_status, "last_error": text}
     new = _LEVEL2[message_status]
     if new in (MessageStatus.DELIVERED, MessageStatus.AT_SMSC):
         return new, {}
