@@ -54,9 +54,9 @@ def test_list_filters_by_status_group_batch_and_date(viewer_client):
 
 def test_sendout_filter_offers_an_old_sendout_when_chosen(viewer_client):
     old = make_sendout([S.DELIVERED], name="Old one")
-    from d7sms.admin import messages as message_admin
+    from d7sms.admin.message_filters import RECENT_SENDOUTS
 
-    for i in range(message_admin.RECENT_SENDOUTS):
+    for i in range(RECENT_SENDOUTS):
         make_sendout([], name=f"New {i}")
     html = viewer_client.get(LIST + f"?sendout={old.pk}").content.decode()
     assert "Old one" in html

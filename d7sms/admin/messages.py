@@ -19,8 +19,8 @@ from django.views.decorators.http import require_POST
 
 from d7sms import creation, status
 from d7sms.admin import attention, display, export, money, unknown
-from d7sms.admin.message_filters import (  # noqa: F401  (RECENT_SENDOUTS: part of this module's face)
-    RECENT_SENDOUTS, AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
+from d7sms.admin.message_filters import (
+    AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
 )
 from d7sms.admin.sendouts import SendPermissionMixin
 from d7sms.admin.paging import NO_FACETS, CappedPaginator

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from d7sms import progress, quiet_hours, scheduling
 from d7sms.admin import archive, balance, compose, display, duplicate, export, figures, progress_views, recipient_fields
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
-from d7sms.models import MessageStatus, Sendout
+from d7sms.models import Message, MessageStatus, Sendout
 
 
 class SendoutChangeList(ChangeList):
