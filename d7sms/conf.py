@@ -82,6 +82,9 @@ DEFAULTS = {
     # Price of one part in the balance's currency: lets the compose preview say whether the
     # balance covers a sendout (D7 reports money, not a count of messages). None: unknown.
     "PRICE_PER_PART": None,
+    # Opt-out footer appended to each message of a sendout that names none (e.g. "Reply STOP
+    # to opt out"); counted in the parts. "": none.
+    "OPT_OUT_FOOTER": "",
 }
 
 
