@@ -73,6 +73,30 @@ def suppress(
     return entry
 
 
+def suppress_many(entries, source: str, *, user: AbstractBaseUser | None = None) -> int:
+    """Put every ``(E.164 number, reason)`` of ``entries`` on the list in one transaction;
+    return how many were not on it yet. Numbers already on it keep their first entry."""
+    entries = dict(entries)  # a number given twice counts once, with its last reason
+    added = []
+    with transaction.atomic(using=db_alias()):
+        known = among(entries)
+        new = [
+            Suppression(number=n, reason=str(r)[:200], source=source, created_by=user)
+            for n, r in entries.items() if n not in known
+        ]
+        # The unique number decides against a concurrent add: that one's entry stays.
+        Suppression.objects.bulk_create(new, ignore_conflicts=True, batch_size=_SLICE)
+        added = [(e.number, e.reason) for e in new]
+
+        def announce():
+            for number, reason in added:
+                signals.number_suppressed.send(sender=Suppression, number=number, reason=reason, source=source)
+
+        if added and signals.number_suppressed.has_listeners():
+            transaction.on_commit(announce, using=db_alias())
+    return len(added)
+
+
 def unsuppress(number: str | int) -> bool:
     """Take ``number`` off the suppression list; return True if it was on it."""
     number = number_or_error(number)

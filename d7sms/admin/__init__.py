@@ -14,7 +14,10 @@ from d7sms.admin.sendouts import SendoutAdmin
 from d7sms.admin.message_templates import MessageTemplateAdmin
 from d7sms.admin.messages import MessageAdmin
 from d7sms.admin.reports import BatchCallbackAdmin, DeliveryReportAdmin
-from d7sms.models import AccountState, Sendout, BatchCallback, DeliveryReport, Message, MessageTemplate
+from d7sms.admin.suppressions import SuppressionAdmin
+from d7sms.models import (
+    AccountState, BatchCallback, DeliveryReport, Message, MessageTemplate, Sendout, Suppression,
+)
 
 admin.site.register(Sendout, SendoutAdmin)
 admin.site.register(Message, MessageAdmin)
@@ -22,8 +25,9 @@ admin.site.register(DeliveryReport, DeliveryReportAdmin)
 admin.site.register(BatchCallback, BatchCallbackAdmin)
 admin.site.register(AccountState, AccountStateAdmin)
 admin.site.register(MessageTemplate, MessageTemplateAdmin)
+admin.site.register(Suppression, SuppressionAdmin)
 
 __all__ = [
     "AccountStateAdmin", "SendoutAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin",
-    "MessageTemplateAdmin",
+    "MessageTemplateAdmin", "SuppressionAdmin",
 ]
