@@ -389,3 +389,24 @@ def test_the_compose_preview_says_how_many_opted_out(sender_client, locmem):
     sendout = Sendout.objects.get()
     assert (sendout.recipient_count, sendout.suppressed_count, sendout.parts) == (1, 2, 2)
     assert [m.to for m in d7sms.outbox] == [C]
+
+
+@pytest.mark.django_db
+def test_the_preview_of_an_uploaded_list_leaves_opted_out_rows_out(sender_client, locmem):
+    d7sms.suppress(B)
+    upload = _csv(f"name,phone\nAda,{A}\nBob,{B}\nCy,{C}\n")
+    data = {"name": "Sale", "sender": "MyShop", "content": "Hi {name}, " + "x" * 150, "opt_out_footer": "STOP to end",
+            "recipients": "", "upload": upload, "region": "GB", "dlr_level": "3", "mode": "batch", "when": "now",
+            "where": "local", "coding": "8"}
+    response = sender_client.post("/admin/d7sms/sendout/compose/", data)
+    summary = response.context["summary"]
+    assert (summary["valid"], summary["suppressed"]) == (2, 1)
+    # "Hi Ada, " + 150 x is one part alone; the footer makes it two.
+    assert (response.context["parts"], summary["total_parts"]) == (2, 4)
+    assert B not in response.context["first_numbers"]
+    assert 'id="d7-suppressed"><span class="d7-value">1</span>' in response.content.decode()
+    sender_client.post("/admin/d7sms/sendout/compose/", {"_action": "confirm", "draft": response.context["draft"]})
+    sendout = Sendout.objects.get()
+    assert (sendout.recipient_count, sendout.suppressed_count) == (2, 1)
+    assert sorted(m.to for m in d7sms.outbox) == [A, C]
+    assert {m.content for m in d7sms.outbox} == {"Hi Ada, " + "x" * 150 + "\nSTOP to end", "Hi Cy, " + "x" * 150 + "\nSTOP to end"}
