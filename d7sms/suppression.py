@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 #: A reply that is one of these words, and nothing else (any case, spaces and a final "."
 #: or "!" aside), asks to be left alone; the words carriers and the CTIA guidelines name.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+#: The longest opt-out footer (``Sendout.opt_out_footer``).
+FOOTER_MAX = 160
 #: Stored as ``error_code`` on a message cancelled because its number opted out.
 ERROR_CODE = "suppressed"
 # Numbers per lookup: under SQLite's limit on parameters.
@@ -154,4 +156,9 @@ def footer(value: str | None) -> str:
     text = conf.get("OPT_OUT_FOOTER") if value is None else value
     if not isinstance(text, str):
         raise ValidationError("The opt-out footer must be text.", code="opt_out_footer")
-    return text.strip()
+    text = text.strip()
+    if len(text) > FOOTER_MAX:
+        raise ValidationError(
+            f"The opt-out footer is {len(text)} characters; keep it to {FOOTER_MAX}.", code="opt_out_footer"
+        )
+    return text

@@ -227,10 +227,13 @@ def test_the_preview_counts_the_footer_in_the_parts():
 
 
 @pytest.mark.django_db
-def test_a_footer_needs_text_content(stored_only):
+def test_a_footer_needs_text_content_and_a_bounded_length(stored_only):
     with pytest.raises(ValidationError) as caught:
         d7sms.send_batch([A], hex_content="0041", coding=8, opt_out_footer="STOP")
     assert caught.value.code == "opt_out_footer"
+    with pytest.raises(ValidationError, match="161 characters; keep it to 160") as caught:
+        d7sms.send_batch([A], "Hi", opt_out_footer="x" * 161)
+    assert not Sendout.objects.exists()
 
 
 # -- the public API, STOP replies, signals -------------------------------------------------------
