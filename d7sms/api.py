@@ -245,11 +245,11 @@ def _saved_template(content, template):
 
 def _plain(items, content, hex_content, coding, footer):
     """One text to every number: return the message inserter and the sendout's fields."""
-    written = content
-    if footer:
-        validation.content(content, hex_content, coding)  # the text's own problems, named as such
-        content = suppression.with_footer(content, footer)
-    text, hex_text, coding, parts = validation.content(content, hex_content, coding)
+    # The text's own problems are named as such, before the footer is added.
+    written = validation.content(content, hex_content, coding)
+    text, hex_text, coding, parts = (
+        validation.content(suppression.with_footer(content, footer), hex_content, coding) if footer else written
+    )
     numbers, problems, duplicates = clean_list(items)
     if problems:
         raise ValidationError(
@@ -260,8 +260,12 @@ def _plain(items, content, hex_content, coding, footer):
     def insert(**common):
         creation.insert_messages(numbers, **common, **shared)
 
-    # The sendout keeps the text as written; its messages carry it with the footer.
-    return insert, {**shared, "content": written if footer else text, "recipient_count": len(numbers), "duplicate_count": duplicates}
+    # The sendout keeps the text as written (its footer apart); its messages carry both, and
+    # its parts and coding are theirs.
+    return insert, {
+        **shared, "content": written[0], "hex_content": written[1], "recipient_count": len(numbers),
+        "duplicate_count": duplicates,
+    }
 
 
 def _personalised(items, content, hex_content, coding, sender, footer):

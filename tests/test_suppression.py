@@ -413,3 +413,12 @@ def test_the_preview_of_an_uploaded_list_leaves_opted_out_rows_out(sender_client
     assert (sendout.recipient_count, sendout.suppressed_count) == (2, 1)
     assert sorted(m.to for m in d7sms.outbox) == [A, C]
     assert {m.content for m in d7sms.outbox} == {"Hi Ada, " + "x" * 150 + "\nSTOP to end", "Hi Cy, " + "x" * 150 + "\nSTOP to end"}
+
+
+@pytest.mark.django_db
+def test_a_unicode_footer_makes_the_messages_ucs2_and_the_sendout_keeps_the_text_as_written(stored_only):
+    sendout = d7sms.send_batch([A], "Sale today", opt_out_footer="Répondez STOP ✋")
+    message = sendout.messages.get()
+    assert (message.content, message.coding, message.parts) == ("Sale today\nRépondez STOP ✋", 8, 1)
+    assert bytes.fromhex(message.hex_content).decode("utf-16-be") == message.content
+    assert (sendout.content, sendout.hex_content, sendout.coding) == ("Sale today", "", 8)
