@@ -422,3 +422,14 @@ def test_a_unicode_footer_makes_the_messages_ucs2_and_the_sendout_keeps_the_text
     assert (message.content, message.coding, message.parts) == ("Sale today\nRépondez STOP ✋", 8, 1)
     assert bytes.fromhex(message.hex_content).decode("utf-16-be") == message.content
     assert (sendout.content, sendout.hex_content, sendout.coding) == ("Sale today", "", 8)
+
+
+@pytest.mark.django_db
+def test_among_finds_the_same_numbers_whichever_side_is_smaller():
+    listed = [f"+44792{i:07d}" for i in range(2000)]
+    suppression.suppress_many([(n, "") for n in listed], Suppression.Source.IMPORT)
+    few = [listed[5], listed[1999], A]  # fewer than the list: asked about in slices
+    many = listed[::2] + [f"+44793{i:07d}" for i in range(3000)]  # more: the list is read once
+    assert suppression.among(few) == {listed[5], listed[1999]}
+    assert suppression.among(iter(many)) == set(listed[::2])
+    assert suppression.among([]) == set()
