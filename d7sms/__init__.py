@@ -1,6 +1,7 @@
 """Send SMS from Django through the Direct7 (D7) REST API and follow each message to delivery.
 
-Public API: :func:`send_sms`, :func:`send_batch`, :func:`get_balance` (the same functions as in
+Public API: :func:`send_sms`, :func:`send_batch`, :func:`get_balance`, and the suppression list's
+:func:`suppress`, :func:`unsuppress` and :func:`opt_out_reply` (the same functions as in
 :mod:`d7sms.api`, which also has ``resend``, ``retry_failed``, ``cancel_sendout`` and
 ``cancel_message``), and ``d7sms.outbox``, the messages the ``locmem`` test backend sent.
 Everything else is internal and may change.
@@ -9,10 +10,12 @@ Everything else is internal and may change.
 from typing import TYPE_CHECKING
 
 from d7sms.version import __version__
-__all__ = ["get_balance", "outbox", "send_batch", "send_sms"]
+__all__ = ["get_balance", "opt_out_reply", "outbox", "send_batch", "send_sms", "suppress", "unsuppress"]
+_API = ("send_sms", "send_batch", "get_balance", "suppress", "unsuppress", "opt_out_reply")
 
 if TYPE_CHECKING:
     from d7sms.api import get_balance, send_batch, send_sms
+    from d7sms.suppression import opt_out_reply, suppress, unsuppress
     from d7sms.backends.locmem import SentMessage
 
     outbox: list[SentMessage]
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 def __getattr__(name):
     # Imported on first use: this package is imported while Django loads its apps, before
     # models may be.
-    if name in ("send_sms", "send_batch", "get_balance"):
+    if name in _API:
         from d7sms import api
 
         return getattr(api, name)

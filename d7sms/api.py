@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from d7sms import balance, creation, personalise, progress, quiet_hours, sql, status, tasks, validation
+from d7sms import balance, creation, personalise, progress, quiet_hours, sql, status, suppression, tasks, validation
 from d7sms.backends import get_backend
 from d7sms.client import Balance
 from d7sms.merge import Recipient
@@ -38,7 +38,28 @@ __all__ = [
     "retry_failed",
     "send_batch",
     "send_sms",
+    "suppress",
+    "unsuppress",
+    "opt_out_reply",
 ]
+
+suppress = suppression.suppress
+unsuppress = suppression.unsuppress
+opt_out_reply = suppression.opt_out_reply
+
+
+class Resent(list):
+    """The copies a resend made (a list of Messages). ``suppressed`` counts the messages passed
+    over because their number is on the suppression list."""
+
+    suppressed = 0
+
+
+class Retried(int):
+    """How many failed messages a retry sent again. ``suppressed`` counts those passed over
+    because their number is on the suppression list."""
+
+    suppressed = 0
 
 
 def send_sms(
@@ -51,19 +72,28 @@ def send_sms(
     schedule_at: datetime.datetime | None = None,
     dlr_level: int | None = None,
     user: AbstractBaseUser | None = None,
+    ignore_suppression: bool = False,
 ) -> Message:
     """Store one SMS to ``to`` and enqueue it (or hold it until ``schedule_at``); return the Message.
 
     Give ``content`` (text; non-GSM text goes as UCS-2 hex automatically) or ``hex_content``
     with its ``coding``. ``schedule_at`` is a timezone-aware datetime; the message waits here
     until then and can be cancelled until it fires. Raises ``ValidationError`` for a bad number,
-    sender, content or time.
+    sender, content or time, and (code ``suppressed``) for a number on the suppression list,
+    unless ``ignore_suppression`` is True: only for a transactional message the law allows
+    (a one-time code, an order update). A number suppressed after the call is not sent to either
+    (the message ends ``cancelled``), except with ``ignore_suppression``.
     """
     get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     try:
         number = normalise(to)
     except InvalidNumber as exc:
         raise ValidationError(f"Invalid number {to!r}: {exc}", code="invalid_number") from None
+    if not ignore_suppression and suppression.is_suppressed(number):
+        raise ValidationError(
+            f"{number} is on the suppression list (opted out); pass ignore_suppression=True only for a "
+            "transactional message the law allows.", code="suppressed", params={"number": number},
+        )
     text, hex_text, coding, parts = validation.content(content, hex_content, coding)
     when, held = validation.schedule(schedule_at)
     message = Message(
@@ -77,6 +107,7 @@ def send_sms(
         scheduled_at=when,
         enqueued_at=None if held else timezone.now(),
         created_by=user,
+        ignore_suppression=bool(ignore_suppression),
     )
     alias = db_alias()
     with transaction.atomic(using=alias):
@@ -105,6 +136,7 @@ def send_batch(
     user: AbstractBaseUser | None = None,
     duplicates_removed: int = 0,
     idempotency_key: uuid.UUID | str | None = None,
+    opt_out_footer: str | None = None,
 ) -> Sendout:
     """Store a sendout to many recipients and enqueue it; return the Sendout.
 
@@ -142,6 +174,13 @@ def send_batch(
     ``idempotency_key`` (a UUID) makes the call safe to repeat: the first call with a key stores
     the sendout, every later one (however many race) returns that same sendout and sends
     nothing. ``sendout.repeated`` tells which happened.
+
+    Numbers on the suppression list are left out when the sendout is stored and counted in
+    ``suppressed_count`` (``recipient_count`` counts the rest); a sendout whose every recipient
+    opted out raises ``ValidationError`` (code ``all_suppressed``) and stores nothing. A number
+    suppressed later is cancelled before its message is sent. ``opt_out_footer`` (default:
+    OPT_OUT_FOOTER; "" for none) is appended on its own line to every message's text and counted
+    in its parts; it needs text content, not ``hex_content``.
     """
     get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     mode = SendMode(mode)
@@ -153,6 +192,11 @@ def send_batch(
     dlr_level = validation.dlr_level(dlr_level)
     when, held = validation.schedule(schedule_at)
     window = _window(quiet_hours)
+    footer = suppression.footer(opt_out_footer)
+    if footer and hex_content not in (None, ""):
+        if opt_out_footer is not None:
+            raise ValidationError("An opt-out footer needs text content, not hex_content.", code="opt_out_footer")
+        footer = ""  # the default footer is text: binary content goes as it is
     if remote_schedule:
         if mode != SendMode.BATCH:
             raise ValidationError("A remote schedule needs batch mode: /secure/send has no schedule.", code="mode")
@@ -166,9 +210,10 @@ def send_batch(
     items = itertools.chain([first], items)
     common = {"name": name, "sender": sender, "dlr_level": dlr_level, "mode": mode, "schedule_at": when,
               "remote_schedule": bool(remote_schedule), "template_name": saved.name if saved else "",
-              "send_from": window.start if window else None, "send_until": window.end if window else None}
+              "send_from": window.start if window else None, "send_until": window.end if window else None,
+              "opt_out_footer": footer}
     if personalise.is_row(first):
-        insert, fields = _personalised(items, content, hex_content, coding, sender)
+        insert, fields = _personalised(items, content, hex_content, coding, sender, footer)
     else:
         if saved is not None:
             # A saved template is always a template: its {{ }} are literal braces, and it may
@@ -180,7 +225,7 @@ def send_batch(
                     "with its fields.", code="missing_field", params={"row": None, "field": tpl.fields[0]},
                 )
             content = tpl.render({})
-        insert, fields = _plain(items, content, hex_content, coding)
+        insert, fields = _plain(items, content, hex_content, coding, footer)
     fields["duplicate_count"] += duplicates_removed
     try:
         sendout = _store_sendout(insert, key, held, user, window, **common, **fields)
@@ -208,9 +253,13 @@ def _saved_template(content, template):
         raise ValidationError(f"There is no message template named {found!r}.", code="template") from None
 
 
-def _plain(items, content, hex_content, coding):
+def _plain(items, content, hex_content, coding, footer):
     """One text to every number: return the message inserter and the sendout's fields."""
-    text, hex_text, coding, parts = validation.content(content, hex_content, coding)
+    # The text's own problems are named as such, before the footer is added.
+    written = validation.content(content, hex_content, coding)
+    text, hex_text, coding, parts = (
+        validation.content(suppression.with_footer(content, footer), hex_content, coding) if footer else written
+    )
     numbers, problems, duplicates = clean_list(items)
     if problems:
         raise ValidationError(
@@ -221,10 +270,15 @@ def _plain(items, content, hex_content, coding):
     def insert(**common):
         creation.insert_messages(numbers, **common, **shared)
 
-    return insert, {**shared, "recipient_count": len(numbers), "duplicate_count": duplicates}
+    # The sendout keeps the text as written (its footer apart); its messages carry both, and
+    # its parts and coding are theirs.
+    return insert, {
+        **shared, "content": written[0], "hex_content": written[1], "recipient_count": len(numbers),
+        "duplicate_count": duplicates,
+    }
 
 
-def _personalised(items, content, hex_content, coding, sender):
+def _personalised(items, content, hex_content, coding, sender, footer):
     """A text per recipient: return the message inserter and the sendout's fields."""
     template = shared = None
     if hex_content not in (None, ""):
@@ -241,7 +295,9 @@ def _personalised(items, content, hex_content, coding, sender):
         # Rows are stored as they are read, so memory stays flat however many there are; a
         # problem found on the way raises here, inside the transaction, and nothing is stored.
         out = personalise.Prepared()
-        rows = personalise.each_row(items, template=template, shared_content=shared, sender=sender, out=out)
+        rows = personalise.each_row(
+            items, template=template, shared_content=shared, sender=sender, out=out, footer=footer
+        )
         creation.insert_personalised(rows, **common)
         out.check()
         if not out.count:
@@ -281,6 +337,7 @@ def _store_sendout(insert, key, held, user, window, **fields):
             # What only storing the rows could tell (a personalised sendout's counts).
             Sendout.objects.filter(pk=sendout.pk).update(**learned)
             sendout.refresh_from_db(fields=list(learned))
+        _leave_out_suppressed(sendout)
         ids = [] if held else list(
             Message.objects.filter(sendout=sendout, status=MessageStatus.QUEUED).order_by("pk").values_list("pk", flat=True)
         )
@@ -319,6 +376,23 @@ def _refuse_outside(release, remote):
         )
 
 
+def _leave_out_suppressed(sendout):
+    """Delete the just-stored messages of ``sendout`` to numbers on the suppression list, as
+    the database finds them, and count them on the sendout; nothing may be left to send."""
+    left_out = Message.objects.filter(suppression.blocked_q(), sendout=sendout).delete()[1].get(Message._meta.label, 0)
+    if not left_out:
+        return
+    Sendout.objects.filter(pk=sendout.pk).update(
+        suppressed_count=left_out, recipient_count=F("recipient_count") - left_out
+    )
+    sendout.refresh_from_db(fields=["suppressed_count", "recipient_count"])
+    if not sendout.recipient_count:
+        raise ValidationError(
+            f"Every recipient ({left_out}) is on the suppression list (opted out): nothing to send.",
+            code="all_suppressed", params={"count": left_out},
+        )
+
+
 def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message:
     """Send ``message`` again as a new Message linked by ``resend_of``; return the new one.
 
@@ -326,9 +400,15 @@ def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message
     sent again, and it is resent at most once, however many callers race (two clicks, two
     tabs): the others get ``ValidationError`` (code ``already_resent``) naming the copy. To
     try once more, resend the copy. Refused (code ``in_progress``) while the message is still
-    on its way here.
+    on its way here, and (code ``suppressed``) while its number is on the suppression list,
+    unless it was sent with ``ignore_suppression``.
     """
     copies = resend_many([message], user=user)
+    if copies.suppressed:
+        raise ValidationError(
+            f"Message {message.pk} was not sent again: {message.to} is on the suppression list (opted out).",
+            code="suppressed", params={"number": message.to},
+        )
     if not copies:
         raise _not_resendable(message)
     return copies[0]
@@ -345,19 +425,29 @@ def _not_resendable(message):
     return ValidationError(f"Message {message.pk} is still {current}; cancel it instead.", code="in_progress")
 
 
-def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | None = None) -> list[Message]:
+def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | None = None) -> Resent:
     """Send each of ``messages`` (messages or their ids) again, as :func:`resend` does, at most
-    once each however many callers race; return the copies this call made.
+    once each however many callers race; return the copies this call made (:class:`Resent`).
 
-    Messages already sent again, or still on their way here, are passed over.
+    Messages already sent again, or still on their way here, are passed over; so are messages
+    to numbers on the suppression list, counted in the result's ``suppressed``.
     """
     get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     ids = [getattr(m, "pk", m) for m in messages]
     alias = db_alias()
+    result = Resent()
     with transaction.atomic(using=alias):
         taken = status.take_for_resend(ids)
+        # Counted after the database decided (take_for_resend): for the caller to tell.
+        passed_over = set(ids) - set(taken)
+        result.suppressed = sum(
+            Message.objects.filter(suppression.blocked_q(), pk__in=part, resend_token__isnull=True)
+            .exclude(status__in=(MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING))
+            .count()
+            for part in sql.slices(sorted(passed_over))
+        )
         if not taken:
-            return []
+            return result
         originals = [m for part in sql.slices(taken) for m in Message.objects.filter(pk__in=part).order_by("pk")]
         copies = creation.create_messages([creation.copy_of(m, user) for m in originals], scheduled=False)
         sendout_ids = {c.sendout_id for c in copies if c.sendout_id}
@@ -366,18 +456,23 @@ def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | N
         modes = dict(Sendout.objects.filter(pk__in=sendout_ids).values_list("pk", "mode"))
         rows = [(c.pk, c.sendout_id, modes.get(c.sendout_id)) for c in copies]
         tasks.after_commit(lambda: tasks.enqueue(rows))
-    return copies
+    result.extend(copies)
+    return result
 
 
-def retry_failed(sendout: Sendout, *, user: AbstractBaseUser | None = None) -> int:
+def retry_failed(sendout: Sendout, *, user: AbstractBaseUser | None = None) -> Retried:
     """Resend every failed message of ``sendout`` that has not been resent yet; return how many
-    this call resent (another call racing it resends none of the same).
+    this call resent (another call racing it resends none of the same), as :class:`Retried`,
+    whose ``suppressed`` counts the failed messages passed over because their number opted out.
 
     Failed means failed, rejected, undelivered or expired; ``unknown`` messages are left to a
     person (:func:`resend`), since they may have arrived.
     """
     failed = Message.objects.filter(sendout=sendout, status__in=FAILURES, resend_token__isnull=True)
-    return len(resend_many(list(failed.order_by("pk").values_list("pk", flat=True)), user=user))
+    copies = resend_many(list(failed.order_by("pk").values_list("pk", flat=True)), user=user)
+    count = Retried(len(copies))
+    count.suppressed = copies.suppressed
+    return count
 
 
 def cancel_sendout(sendout: Sendout) -> int:

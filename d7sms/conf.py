@@ -87,6 +87,9 @@ DEFAULTS = {
     "QUIET_HOURS": None,
     # The currency of the D7 account (e.g. "EUR"), shown beside the balance and every cost.
     "CURRENCY": "",
+    # Opt-out footer appended to each message of a sendout that names none (e.g. "Reply STOP
+    # to opt out"); counted in the parts. "": none.
+    "OPT_OUT_FOOTER": "",
 }
 
 

@@ -67,6 +67,7 @@ def copy_of(message, user=None):
         sendout_id=message.sendout_id, to=message.to, sender=message.sender, content=message.content,
         hex_content=message.hex_content, coding=message.coding, parts=message.parts,
         dlr_level=message.dlr_level, fields=message.fields, resend_of=message, created_by=user, enqueued_at=timezone.now(),
+        ignore_suppression=message.ignore_suppression,
     )
 
 

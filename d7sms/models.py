@@ -109,6 +109,10 @@ class Sendout(models.Model):
     # from the default list) and refuses to delete it. Code may still delete (retention is the
     # project's call).
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+    # Appended to each message's text (and counted in its parts); ``content`` stays as written.
+    opt_out_footer = models.CharField(_("opt-out footer"), max_length=160, blank=True)
+    # Recipients left out because their number is on the suppression list when it was stored.
+    suppressed_count = models.PositiveIntegerField(_("opted out, left out"), default=0)
 
     class Meta:
         verbose_name = _("sendout")
@@ -147,6 +151,8 @@ class Message(models.Model):
     # results can be joined back to the list they came from; null for everyone else.
     fields = models.JSONField(_("recipient fields"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    # Sent even to a number on the suppression list (a transactional message the law allows).
+    ignore_suppression = models.BooleanField(_("ignores opt-outs"), default=False)
     d7_message_id = models.CharField(_("D7 message id"), max_length=64, null=True, blank=True, unique=True)
     d7_batch_id = models.CharField(_("D7 batch id"), max_length=64, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
@@ -365,6 +371,38 @@ class StaffProfile(models.Model):
                 raise ValidationError({"phone": str(exc)}) from None
         if self.time_zone and self.time_zone not in zoneinfo.available_timezones():
             raise ValidationError({"time_zone": _("Unknown time zone; use a name such as America/New_York.")})
+
+
+class Suppression(models.Model):
+    """A number that asked not to be contacted: nothing but a transactional message goes to it."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        IMPORT = "import", _("Import")
+        REPLY = "reply", _("Reply")
+
+    number = models.CharField(_("number"), max_length=20, unique=True, help_text=_("E.164"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.ADMIN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("opted out"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("opted-out number")
+        verbose_name_plural = _("opted-out numbers")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.number
+
+    def clean(self):
+        try:
+            self.number = recipients.normalise(self.number)
+        except recipients.InvalidNumber as exc:
+            raise ValidationError({"number": f"Invalid number {self.number!r}: {exc}"}) from None
 
 
 class AccountState(models.Model):

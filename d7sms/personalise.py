@@ -62,22 +62,25 @@ def template_or_error(text, where="content"):
         raise ValidationError(f"{where}: {exc}", code="template", params={"field": exc.field}) from None
 
 
-def prepare(items, *, template, shared_content, sender):
+def prepare(items, *, template, shared_content, sender, footer=""):
     """Validate and render ``items`` (mappings or Recipients, read once); return :class:`Prepared`
     with every row, or raise ``ValidationError`` listing the problems (see :func:`each_row`)."""
     out = Prepared()
-    out.rows = list(each_row(items, template=template, shared_content=shared_content, sender=sender, out=out))
+    out.rows = list(
+        each_row(items, template=template, shared_content=shared_content, sender=sender, out=out, footer=footer)
+    )
     out.check()
     return out
 
 
-def each_row(items, *, template, shared_content, sender, out):
+def each_row(items, *, template, shared_content, sender, out, footer=""):
     """Yield the row of each message of ``items`` that can be sent, as in ROW_FIELDS, and count
     into ``out`` (a :class:`Prepared`) what they come to and every problem (see ``out.check()``).
 
     ``template`` is the compiled sendout template (or None), ``shared_content`` the
     ``(content, hex_content, coding, parts)`` every message without a text of its own gets
-    (binary content, or None), ``sender`` the validated sendout sender. Repeated numbers are
+    (binary content, or None), ``sender`` the validated sendout sender, ``footer`` the opt-out
+    footer put on its own line after each rendered text (counted in its parts). Repeated numbers are
     sent once (the first row wins) and counted. Rows are yielded as they are read, so that a
     caller can store them in slices and roll back if ``out.check()`` then fails.
     """
@@ -126,6 +129,7 @@ def each_row(items, *, template, shared_content, sender, out):
             except merge.MergeError as exc:
                 problem(row, str(exc), "missing_field", exc.field)
                 continue
+            text = validation.with_footer(text, footer)
             try:
                 content = validation.content(text, None, None)
             except ValidationError as exc:

@@ -20,3 +20,9 @@ sending_paused = Signal()
 
 #: Sending resumed after a successful balance check.
 sending_resumed = Signal()
+
+#: A number was put on the suppression list. kwargs: ``number`` (E.164), ``reason``, ``source``.
+number_suppressed = Signal()
+
+#: A number was taken off the suppression list. kwargs: ``number`` (E.164).
+number_unsuppressed = Signal()

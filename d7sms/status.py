@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from d7sms import busy, progress, signals, sql
+from d7sms import busy, progress, signals, sql, suppression
 from d7sms.models import FINAL, NOT_FINAL, Message, MessageStatus, db_alias
 
 PENDING, QUEUED, SENDING, UNKNOWN = MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN
@@ -44,6 +44,8 @@ NEVER_HANDED = frozenset({PENDING, QUEUED, CANCELLED})
 
 # The timestamp a status stamps when first reached.
 _STAMPS = {SENDING: "claimed_at", ACCEPTED: "accepted_at", AT_SMSC: "accepted_at"}
+#: ``last_error`` of a message cancelled because its number opted out after it was stored.
+SUPPRESSED_TEXT = "Not sent: the number is on the suppression list (opted out)."
 # Re-reads of a row that a concurrent writer moved first, before change() gives up.
 _RETRIES = 5
 
@@ -197,38 +199,64 @@ def claim(ids):
     conditional UPDATE decides: it stamps the rows it changed with this call's own token, and
     only the rows read back by that token are returned, so each message is claimed by exactly
     one caller on any database. Where the database can, rows another worker holds are skipped
-    (``SKIP LOCKED``) instead of waited for.
+    (``SKIP LOCKED``) instead of waited for. A due message whose number is on the suppression
+    list (and not sent with ``ignore_suppression``) is cancelled here instead, in the same
+    transaction: nothing is sent to a number that opted out after its message was stored.
     """
     now = timezone.now()
     alias = db_alias()
     token = uuid.uuid4()
     with transaction.atomic(using=alias):
         due = Message.objects.filter(ids_q(ids), due_q(now))
+        free = None
         if transaction.get_connection(alias).features.has_select_for_update_skip_locked:
             free = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
             if not free:
                 return []
             due = Message.objects.filter(ids_q(free), due_q(now))
-        changed = due.update(
+        expected = len(free) if free is not None else len(set(ids))
+        # The database decides, in the claim's own statement, that no message to a suppressed
+        # number is taken; when it took fewer rows than were due, those left are cancelled if
+        # their number is suppressed. Only then: a second statement on every claim costs more
+        # than the claim itself.
+        changed = due.exclude(suppression.blocked_q()).update(
             status=SENDING, claim_token=token, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
         )
+        if changed < expected:
+            _cancel_suppressed(due, now)
         mine = list(Message.objects.filter(ids_q(ids), claim_token=token).values_list("pk", flat=True)) if changed else []
     _announce([(pk, QUEUED, SENDING) for pk in mine])
     return mine
 
 
+def _cancel_suppressed(due, now):
+    """Cancel the messages of ``due`` (queued) whose number is on the suppression list, in one
+    conditional UPDATE; return their ids. Part of the claim: what it left behind."""
+    token = uuid.uuid4()
+    values = {"error_code": suppression.ERROR_CODE, "last_error": SUPPRESSED_TEXT}
+    _stamp(CANCELLED, now, values)
+    if not due.filter(suppression.blocked_q()).update(status=CANCELLED, claim_token=token, updated_at=now, **values):
+        return []
+    rows = list(Message.objects.filter(claim_token=token).values_list("pk", "sendout_id"))
+    _announce([(pk, QUEUED, CANCELLED) for pk, _s in rows])
+    progress.refresh_after_commit({s for _pk, s in rows if s})
+    return [pk for pk, _s in rows]
+
+
 def take_for_resend(ids):
     """Mark the messages in ``ids`` as being sent again, each by exactly one caller; return the
     ids this caller took. A message is taken once, ever, and only when it is no longer on its
-    way here (not pending, queued or sending)."""
+    way here (not pending, queued or sending), and is never taken while its number is on the
+    suppression list (unless it was sent with ``ignore_suppression``)."""
     token = uuid.uuid4()
     waiting = (PENDING, QUEUED, SENDING)
     taken = []
     with transaction.atomic(using=db_alias()):
         for part in sql.slices(ids):
-            if Message.objects.filter(pk__in=part, resend_token__isnull=True).exclude(status__in=waiting).update(
-                resend_token=token
-            ):
+            # A number on the suppression list is passed over, and stays resendable if it
+            # comes off the list.
+            free = Message.objects.filter(pk__in=part, resend_token__isnull=True).exclude(status__in=waiting)
+            if free.exclude(suppression.blocked_q()).update(resend_token=token):
                 taken += Message.objects.filter(pk__in=part, resend_token=token).values_list("pk", flat=True)
     return taken
 

@@ -38,6 +38,15 @@ def content(text, hex_content, coding):
     return text, "", None, info.parts
 
 
+#: Put between a message's text and its opt-out footer.
+FOOTER_SEPARATOR = "\n"
+
+
+def with_footer(text, footer):
+    """``text`` with the opt-out ``footer`` on its own line after it (as it is without one)."""
+    return f"{text}{FOOTER_SEPARATOR}{footer}" if footer else text
+
+
 def sender(value):
     """The sender to store: ``value``, or DEFAULT_SENDER when it is empty."""
     value = value if value not in (None, "") else conf.get("DEFAULT_SENDER")

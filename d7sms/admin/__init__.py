@@ -15,8 +15,9 @@ from d7sms.admin.message_templates import MessageTemplateAdmin
 from d7sms.admin.messages import MessageAdmin
 from d7sms.admin.profiles import StaffProfileAdmin
 from d7sms.admin.reports import BatchCallbackAdmin, DeliveryReportAdmin
+from d7sms.admin.suppressions import SuppressionAdmin
 from d7sms.models import (
-    AccountState, Sendout, BatchCallback, DeliveryReport, Message, MessageTemplate, StaffProfile,
+    AccountState, BatchCallback, DeliveryReport, Message, MessageTemplate, Sendout, StaffProfile, Suppression,
 )
 
 admin.site.register(Sendout, SendoutAdmin)
@@ -26,8 +27,9 @@ admin.site.register(BatchCallback, BatchCallbackAdmin)
 admin.site.register(AccountState, AccountStateAdmin)
 admin.site.register(MessageTemplate, MessageTemplateAdmin)
 admin.site.register(StaffProfile, StaffProfileAdmin)
+admin.site.register(Suppression, SuppressionAdmin)
 
 __all__ = [
     "AccountStateAdmin", "SendoutAdmin", "BatchCallbackAdmin", "DeliveryReportAdmin", "MessageAdmin",
-    "MessageTemplateAdmin", "StaffProfileAdmin",
+    "MessageTemplateAdmin", "StaffProfileAdmin", "SuppressionAdmin",
 ]

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from d7sms import conf, encoding, quiet_hours
+from d7sms import conf, encoding, quiet_hours, suppression
 from d7sms.admin import drafts, money, personalised, profiles, send_to_me, uploads
 from d7sms.admin.balance import balance_reading
 from d7sms.admin.compose_forms import WHEN_LATER, WHERE_D7, ComposeForm
@@ -141,10 +141,13 @@ def _preview(model_admin, request):
     except ListError as exc:
         form.add_error(exc.field, str(exc))
         return _render_compose(model_admin, request, form)
+    opted_out = len(suppression.among(collected.numbers))
     summary = {
         "key": uuid.uuid4().hex,
         "source": "",
-        "valid": len(collected.numbers),
+        # Numbers on the suppression list are counted apart: send_batch leaves them out.
+        "valid": len(collected.numbers) - opted_out,
+        "suppressed": opted_out,
         "invalid": collected.invalid,
         "duplicates": collected.duplicates,
         "problems": collected.problems,
@@ -195,11 +198,13 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         parts = max(checked.parts, default=0)
         total_parts = summary["total_parts"]
     else:
-        first = []
+        candidates = []
         for number in numbers:
-            if len(first) == SHOWN_NUMBERS:
+            if len(candidates) == SHOWN_NUMBERS + min(summary.get("suppressed", 0), 100):
                 break
-            first.append(number)
+            candidates.append(number)
+        gone = suppression.among(candidates)
+        first = [n for n in candidates if n not in gone][:SHOWN_NUMBERS]
         parts = message_parts(fields)
         total_parts = parts * summary["valid"]
     reading, error = balance_reading()
@@ -214,7 +219,7 @@ def _show_preview(model_admin, request, fields, numbers, summary, *, checked=Non
         "more_numbers": summary["valid"] - len(first),
         "parts": parts,
         "total_parts": total_parts,
-        "text_info": None if fields["binary"] or checked else encoding.analyse(fields["content"]),
+        "text_info": None if fields["binary"] or checked else encoding.analyse(_sent_text(fields)),
         "schedule_at": parse_datetime(fields["schedule_at"]) if fields["when"] == WHEN_LATER else None,
         "remote": fields["where"] == WHERE_D7,
         "region_label": dict(ComposeForm().fields["region"].choices).get(fields["region"], ""),
@@ -249,7 +254,7 @@ def _confirm(model_admin, request, fields, numbers, summary):
             return _render_compose(model_admin, request, form)
         total_parts = summary["total_parts"]
     else:
-        total_parts = message_parts(fields) * len(numbers)
+        total_parts = message_parts(fields) * summary["valid"]
     if not summary["valid"]:
         messages.error(request, _("There is no valid number to send to."))
         return _render_compose(model_admin, request, form, kept=kept, draft=draft)
@@ -268,10 +273,10 @@ def _confirm(model_admin, request, fields, numbers, summary):
     if data["binary"]:
         content = {"hex_content": data["hex_content"], "coding": data["coding"]}
     else:
-        content = {"content": data["content"]}
+        content = {"content": data["content"], "opt_out_footer": data["opt_out_footer"].strip()}
         saved = data.get("template")
         if saved is not None and saved.text == data["content"]:
-            content = {"template": saved}
+            content = {"template": saved, "opt_out_footer": content["opt_out_footer"]}
     recipients = numbers
     if kept is not None and summary.get("personalised"):
         recipients = personalised.recipients(kept, personalised.plan_for(kept, fields))
@@ -374,8 +379,13 @@ def quiet_plan(fields, numbers=()):
 def message_parts(fields):
     """Parts each message of the draft takes, counted as d7sms.api counts them when storing."""
     if not fields["binary"]:
-        return encoding.analyse(fields["content"]).parts
+        return encoding.analyse(_sent_text(fields)).parts
     return encoding.binary_parts(bytes.fromhex(fields["hex_content"]), fields["coding"])
+
+
+def _sent_text(fields):
+    """The draft's text as each message carries it: with its opt-out footer."""
+    return suppression.with_footer(fields["content"], fields.get("opt_out_footer", ""))
 
 
 def estimate(reading, total_parts):

@@ -63,6 +63,13 @@ class ComposeForm(forms.Form):
     coding = forms.TypedChoiceField(
         label=_("Coding"), choices=CODINGS, coerce=int, initial=8, required=False, empty_value=None
     )
+    opt_out_footer = forms.CharField(
+        label=_("Opt-out footer"),
+        max_length=160,
+        required=False,
+        help_text=_("Added on its own line after the message (e.g. “Reply STOP to opt out”) and counted in "
+                    "its parts. Not added to binary content."),
+    )
     recipients = forms.CharField(
         label=_("Paste numbers"),
         required=False,
@@ -155,6 +162,7 @@ class ComposeForm(forms.Form):
         window = quiet_hours.default()
         if window is not None:
             self.fields["send_from"].initial, self.fields["send_until"].initial = window.start, window.end
+        self.fields["opt_out_footer"].initial = conf.get("OPT_OUT_FOOTER")
         tz = timezone.get_current_timezone_name()
         self.fields["schedule_at"].help_text = _("In your time zone, %(tz)s.") % {"tz": tz}
 
@@ -224,6 +232,7 @@ class ComposeForm(forms.Form):
             "binary": bool(data.get("binary")),
             "content": data.get("content", ""),
             "hex_content": data.get("hex_content", ""),
+            "opt_out_footer": "" if data.get("binary") else data.get("opt_out_footer", "").strip(),
             "coding": data.get("coding") if data.get("coding") is not None else "",
             "recipients": data.get("recipients", ""),
             "column": data.get("column", ""),

@@ -10,7 +10,7 @@ confirm and yields exactly the rows the preview counted, as :class:`~d7sms.merge
 from collections import Counter
 from dataclasses import dataclass, field
 
-from d7sms import encoding, merge
+from d7sms import encoding, merge, suppression
 from d7sms.admin import uploads
 from d7sms.admin.recipient_input import ListError
 from d7sms.recipients import SENDER_RULE, InvalidNumber, is_valid_sender, normalise
@@ -24,6 +24,7 @@ class Checked:
     """What the preview of an uploaded list shows."""
 
     valid: int = 0
+    suppressed: int = 0
     invalid: int = 0
     duplicates: int = 0
     problems: list = field(default_factory=list)  # (line, value, reason)
@@ -40,6 +41,7 @@ class Checked:
         """The JSON-able figures the draft carries."""
         return {
             "valid": self.valid,
+            "suppressed": self.suppressed,
             "invalid": self.invalid,
             "duplicates": self.duplicates,
             "problems": self.problems,
@@ -60,6 +62,7 @@ class Plan:
     sender: int | None
     region: str | None
     binary_parts: int = 0
+    footer: str = ""
 
 
 def plan_for(kept, fields):
@@ -84,7 +87,8 @@ def plan_for(kept, fields):
                 f"The file has no column {unknown[0]!r} for {{{unknown[0]}}}; its columns are: {', '.join(names)}.",
                 "content",
             )
-    return Plan(names, template, phone, sender, fields.get("region") or None, binary_parts)
+    footer = "" if fields.get("binary") else fields.get("opt_out_footer", "")
+    return Plan(names, template, phone, sender, fields.get("region") or None, binary_parts, footer)
 
 
 def column_index(names, column, form_field):
@@ -137,7 +141,7 @@ def _walk(kept, plan):
         text = info = None
         if plan.template is not None:
             try:
-                text = plan.template.render(dict(zip(names, cells)))
+                text = suppression.with_footer(plan.template.render(dict(zip(names, cells))), plan.footer)
             except merge.MergeError as exc:
                 yield line, None, None, None, None, cells, (_row_text(cells), f"no value for {{{exc.field}}}")
                 continue
@@ -152,6 +156,7 @@ def check(kept, plan, on_number=None):
     ``on_number`` (if given) is called with the number of each row that will be sent."""
     out = Checked()
     longest = None
+    parts_of = {}  # number -> parts, to take out the numbers on the suppression list at the end
     for line, number, sender, text, info, _cells, problem in _walk(kept, plan):
         if problem == "duplicate":
             out.duplicates += 1
@@ -168,6 +173,7 @@ def check(kept, plan, on_number=None):
             out.first_numbers.append(number)
         parts = info.parts if info is not None else plan.binary_parts
         out.parts[parts] += 1
+        parts_of[number] = parts
         if info is None:
             continue
         sample = {"line": line, "to": number, "sender": sender, "text": text, "parts": info.parts,
@@ -182,6 +188,14 @@ def check(kept, plan, on_number=None):
                     out.samples.append(sample)
         if longest is None or (info.parts, info.units) > (longest["parts"], longest["units"]):
             longest = sample
+    # send_batch leaves these out when it stores the sendout.
+    gone = suppression.among(parts_of)
+    for number in gone:
+        out.parts[parts_of[number]] -= 1
+    out.parts = +out.parts  # drop the counts that fell to nothing
+    out.valid -= len(gone)
+    out.suppressed = len(gone)
+    out.first_numbers = [n for n in out.first_numbers if n not in gone]
     if longest is not None:
         longest["notes"].insert(0, "longest")
         if longest not in out.samples:

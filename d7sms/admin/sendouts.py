@@ -51,12 +51,13 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
     fieldsets = (
         (
             gettext_lazy("Message"),
-            {"fields": ("name", "sender", "personalised", "template_name", "content", "hex_content", "coding", "parts")},
+            {"fields": ("name", "sender", "personalised", "template_name", "content", "opt_out_footer", "hex_content", "coding",
+                        "parts")},
         ),
         (
             gettext_lazy("Sending"),
             {"fields": ("schedule_at", "remote_schedule", "send_from", "send_until", "mode", "recipient_count",
-                        "duplicate_count")},
+                        "duplicate_count", "suppressed_count")},
         ),
         (
             gettext_lazy("History"),
@@ -255,6 +256,10 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
         from d7sms import api
 
         n = api.retry_failed(sendout)
+        if n.suppressed:
+            self.message_user(request, _(
+                "“%(sendout)s”: %(n)d failed messages not sent again: their numbers opted out."
+            ) % {"sendout": sendout, "n": n.suppressed}, messages.WARNING)
         if n:
             self.message_user(request, _("“%(sendout)s”: %(n)d failed messages sent again.") % {"sendout": sendout, "n": n})
             self.log_change(request, sendout, _("Retried %(n)d failed messages.") % {"n": n})

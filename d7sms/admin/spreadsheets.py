@@ -51,7 +51,9 @@ def _csv(upload, region):
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel  # one column, or nothing to tell delimiters apart
-    reader = CheckedReader(csv.reader(text, dialect))
+    # Only the delimiter is taken from the sniffer: it can take an apostrophe ("O'Brien",
+    # "'=1+1" as exports write formulas) for a quote character, and a CSV quotes with ".
+    reader = CheckedReader(csv.reader(text, dialect, quotechar='"', doublequote=True))
 
     def rows():
         try:

@@ -92,6 +92,10 @@ def _resend_silent(model_admin, request, ids, here):
         }
         model_admin.log_change(request, copy.resend_of, note)
         model_admin.log_addition(request, copy, _("Resend of message #%(id)s.") % {"id": copy.resend_of_id})
+    if copies.suppressed:
+        messages.warning(request, ngettext(
+            "%(n)d message was not sent again: its number opted out.",
+            "%(n)d messages were not sent again: their numbers opted out.", copies.suppressed) % {"n": copies.suppressed})
     if copies:
         messages.success(request, ngettext(
             "%(n)d message with no sign of life at D7 was sent again.",

@@ -27,6 +27,7 @@
         };
         var content = document.getElementById("id_content");
         var hex = document.getElementById("id_hex_content");
+        var footer = document.getElementById("id_opt_out_footer");
         var binary = document.getElementById("id_binary");
         var counter = document.getElementById("d7-counter");
         var hexCounter = document.getElementById("d7-hex-counter");
@@ -100,6 +101,12 @@
             return pieces.map(function (p, i) { return i % 2 ? pick(p) : p; }).join("");
         }
 
+        // Each message carries the opt-out footer on its own line, as the server adds it.
+        function withFooter(text) {
+            var extra = footer ? footer.value.trim() : "";
+            return extra ? text + "\n" + extra : text;
+        }
+
         function longestMessage(text) {
             var parsed = parse(text);
             if (parsed.error) { return parsed; }
@@ -110,10 +117,10 @@
             columns.rows.forEach(function (row) {
                 // A row missing a value the text needs is left out, so it sets no length.
                 if (names.some(function (n) { return !row[byName[n]].trim(); })) { return; }
-                var info = analyse(render(parsed.pieces, function (n) { return row[byName[n]]; }));
+                var info = analyse(withFooter(render(parsed.pieces, function (n) { return row[byName[n]]; })));
                 if (!best || info.parts > best.parts || (info.parts === best.parts && info.units > best.units)) { best = info; }
             });
-            best = best || analyse(render(parsed.pieces, function () { return ""; }));
+            best = best || analyse(withFooter(render(parsed.pieces, function () { return ""; })));
             best.fields = names.length;
             return { info: best };
         }
@@ -131,7 +138,7 @@
                 counter.classList.remove("d7-counter-bad");
                 info = found.info;
             } else {
-                info = analyse(content.value);
+                info = analyse(withFooter(content.value));
             }
             counter.textContent = "";
             if (columns && info.fields) {
@@ -177,6 +184,7 @@
             var isBinary = binary.checked;
             show("d7-row-content", !isBinary);
             show("d7-row-counter", !isBinary);
+            show("d7-row-footer", !isBinary);
             show("d7-row-hex", isBinary);
             show("d7-row-coding", isBinary);
             show("d7-row-hex-counter", isBinary);
