@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -287,7 +288,14 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             # A second click lands on the copy the first one made.
             return Message.objects.filter(pk=exc.params["copy"]).first() if exc.code == "already_resent" else None
         self.log_addition(request, new, _("Resend of message #%(id)s.") % {"id": message.pk})
-        self.message_user(request, _("Sent again to %(to)s as a new message #%(id)s.") % {"to": message.to, "id": new.pk})
+        if new.status == MessageStatus.PENDING:
+            self.message_user(request, _(
+                "Sent again to %(to)s as a new message #%(id)s, which waits for its sendout's quiet hours: it goes "
+                "at %(when)s (%(zone)s), when the window opens for this number."
+            ) % {"to": message.to, "id": new.pk, "when": display.exact_time(new.scheduled_at),
+                 "zone": timezone.get_current_timezone_name()})
+        else:
+            self.message_user(request, _("Sent again to %(to)s as a new message #%(id)s.") % {"to": message.to, "id": new.pk})
         return new
 
     def _cancel(self, request, message):
