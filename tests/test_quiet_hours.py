@@ -349,6 +349,22 @@ def test_the_admin_says_when_a_held_resend_and_retry_go(sync_sandbox, sender_cli
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_resend_the_window_never_opens_for_is_refused_and_changes_nothing(sync_sandbox):
+    number = RU_MOBILE[:-1] + "5"  # one the sandbox takes (it refuses numbers ending in 7)
+    sendout = d7sms.send_batch([number], "Hi", quiet_hours=False)
+    # A window too narrow for the number's zones, as send_batch would have refused it: set here
+    # by hand, the one way such a sendout can exist (its window is not edited otherwise).
+    Sendout.objects.filter(pk=sendout.pk).update(send_from=dt.time(9), send_until=dt.time(10))
+    original = sendout.messages.get()
+    with pytest.raises(ValidationError) as info:
+        api.resend(original)
+    assert info.value.code == "quiet_hours" and number in info.value.messages[0]
+    assert not Message.objects.filter(resend_of=original).exists()
+    assert Message.objects.get(pk=original.pk).resend_token is None  # still its recipient's latest attempt
+    assert received(sync_sandbox) == [number]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_resend_of_a_message_of_no_sendout_goes_at_once(sync_sandbox):
     message = d7sms.send_sms(LONDON_NUMBERS[0], "Code 1234")
     copy = api.resend(message)
