@@ -92,7 +92,7 @@ class BatchCallbackInline(ReadOnlyInline):
 class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     # Facet counts would run one COUNT per filter choice over the whole table.
     show_facets = NO_FACETS
-    list_display = ("to", "status_badge", "text", "sender", "parts", "cost", "attempt", "sendout", "final")
+    list_display = ("to", "status_badge", "text", "sender", "parts", "cost", "attempt", "sendout_or_test", "final")
     list_display_links = ("to",)
     list_filter = (StatusFilter, SendoutFilter, ReasonFilter, AttemptFilter, ResentFilter, "created_at")
     list_select_related = ("sendout",)
@@ -105,7 +105,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     actions = ("resend_selected", "cancel_selected", "mark_failed")
     inlines = (DeliveryReportInline, BatchCallbackInline)
     fieldsets = (
-        (None, {"fields": ("to", "status_badge", "why", "sendout", "attempt_chain")}),
+        (None, {"fields": ("to", "status_badge", "why", "sendout_or_test", "attempt_chain")}),
         (
             gettext_lazy("Content"),
             {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level", "recipient_fields")},
@@ -183,9 +183,18 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         url = reverse(f"{self.admin_site.name}:d7sms_message_change", args=[message.resend_of_id])
         return format_html('{} <a href="{}">#{}</a>', _("resend of"), url, message.resend_of_id)
 
+    # Not named "sendout": the model field of that name would be shown instead.
     @admin.display(description=gettext_lazy("sendout"), ordering="sendout")
-    def sendout(self, message):
-        return message.sendout or "–"
+    def sendout_or_test(self, message):
+        if message.is_test:
+            return format_html(
+                '<span class="d7-badge d7-off" data-test title="{}">{}</span>',
+                _("Sent with “Send a test to me” from a compose preview; it belongs to no sendout."), _("test"),
+            )
+        if message.sendout is None:
+            return "–"
+        url = reverse(f"{self.admin_site.name}:d7sms_sendout_change", args=[message.sendout_id])
+        return format_html('<a href="{}">{}</a>', url, message.sendout)
 
     @admin.display(description=gettext_lazy("accepted"), ordering="accepted_at")
     def accepted(self, message):
