@@ -210,6 +210,11 @@ class Message(models.Model):
     def is_final(self):
         return self.status in FINAL
 
+    def handed_to_d7(self):
+        """Did this message leave for D7 (or may it have)? Such a message is kept."""
+        kept_here = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.CANCELLED)
+        return self.status not in kept_here or self.submitted_at is not None or bool(self.d7_message_id)
+
 
 class DeliveryReport(models.Model):
     """One DLR call as received; applied to its message once the message is known."""

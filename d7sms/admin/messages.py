@@ -4,6 +4,7 @@ the log of messages, searched by any run of a number's digits and exported as fi
 import re
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from d7sms import creation, status
-from d7sms.admin import attention, display, export, money, unknown
+from d7sms.admin import archive, attention, display, export, money, unknown
 from d7sms.admin.message_filters import (
     AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
 )
@@ -129,6 +130,59 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    # -- deleting: only what never left for D7 (see archive.py) -----------------------------
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not archive.message_kept_reason(obj))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        message = self.get_object(request, unquote(object_id))
+        if message is None or not super().has_delete_permission(request, message):
+            return super().delete_view(request, object_id, extra_context)
+        reason = archive.message_kept_reason(message)
+        if not reason:
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except archive.Kept as kept:  # it left for D7 (or was sent again) meanwhile: nothing changed
+                reason = str(kept)
+        self.message_user(request, reason, messages.ERROR)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:d7sms_message_change", args=[message.pk]))
+
+    def get_deleted_objects(self, objs, request):
+        found = super().get_deleted_objects(objs, request)
+        if super().has_delete_permission(request):
+            # Those chosen passed archive.deletable, and each is checked again as it is deleted;
+            # one sent again only looks kept here, until its copy, chosen with it, goes first.
+            found[2].discard(Message._meta.verbose_name)
+        return found
+
+    def delete_model(self, request, obj):
+        archive.delete_unsent_message(obj)
+
+    def delete_queryset(self, request, queryset):
+        for message in queryset.order_by("-pk"):  # copies before the messages they sent again
+            try:
+                archive.delete_unsent_message(message)
+            except archive.Kept as kept:
+                self.message_user(request, str(kept), messages.ERROR)
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if "delete_selected" in found:
+            found["delete_selected"] = (
+                MessageAdmin.delete_unsent_selected, "delete_selected", gettext_lazy("Delete selected unsent messages")
+            )
+        return found
+
+    def delete_unsent_selected(self, request, queryset):
+        """Django's delete action, for the selected messages that never left for D7 only."""
+        chosen, kept = archive.deletable(list(queryset))
+        for reason in kept.values():
+            self.message_user(request, reason, messages.ERROR)
+        if not chosen:
+            return None
+        return django_delete_selected(self, request, queryset.filter(pk__in=chosen))
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
