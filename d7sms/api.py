@@ -291,6 +291,7 @@ def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | N
     ids = [getattr(m, "pk", m) for m in messages]
     alias = db_alias()
     result = Resent()
+    result.waiting = Counter()
     with transaction.atomic(using=alias):
         taken = status.take_for_resend(ids)
         # Counted after the database decided (take_for_resend): for the caller to tell.

@@ -336,6 +336,8 @@ def test_the_admin_says_when_a_held_resend_and_retry_go(sync_sandbox, sender_cli
     tasks.fire_task(now=opens)  # fake clock: the first release went
     original = Message.objects.get(sendout=sendout, to=LONDON_NUMBERS[0])
     when = f"{timezone.localtime(opens):%Y-%m-%d %H:%M:%S} ({timezone.get_current_timezone_name()})"
+    asked = unescape(sender_client.get(f"/admin/d7sms/message/{original.pk}/resend/").content.decode())
+    assert f"Its sendout sends only {window}, recipient's local time: the new message waits until {when}." in asked
     response = sender_client.post(f"/admin/d7sms/message/{original.pk}/resend/", follow=True)
     copy = Message.objects.get(resend_of=original)
     said = f"new message #{copy.pk}, which waits for its sendout's quiet hours: it goes at {when}"

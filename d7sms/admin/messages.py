@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from d7sms import creation, status
+from d7sms import creation, quiet_hours, status
 from d7sms.admin import archive, attention, display, export, money, unknown
 from d7sms.admin.message_filters import (
     AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
@@ -335,6 +335,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             "original": message,
             "attempts": [(m, display.badge(m.status)) for m in creation.attempts(message)],
             "resent_as": Message.objects.filter(resend_of=message).first(),
+            **_quiet_hours_context(message),
         }
         return TemplateResponse(request, "admin/d7sms/message/resend.html", context)
 
@@ -421,6 +422,20 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
                 d7_cancel_url=reverse(f"{site}:d7sms_message_cancel", args=[message.pk]),
             )
         return super().change_view(request, object_id, form_url, extra)
+
+
+def _quiet_hours_context(message):
+    """The window of ``message``'s sendout, and when a copy made now would go if it waits for it."""
+    sendout = message.sendout
+    if sendout is None or sendout.send_from is None:
+        return {}
+    window = quiet_hours.Window(sendout.send_from, sendout.send_until)
+    now = timezone.now()
+    when = quiet_hours.Plan(window, now).release(message.to)
+    return {
+        "d7_quiet_window": window, "d7_quiet_release": when if when is not None and when > now else None,
+        "d7_zone": timezone.get_current_timezone_name(),
+    }
 
 
 _EXPLAINED = FAILURES | {MessageStatus.CANCELLED, MessageStatus.UNKNOWN}
