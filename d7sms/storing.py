@@ -1,4 +1,5 @@
-"""Storing a sendout: its messages in one transaction, then enqueued once that commits.
+"""Storing a sendout: its messages in one transaction, then enqueued once that commits; and the
+copies a resend or retry makes, held for their sendout's quiet hours as its messages were.
 
 :func:`d7sms.api.send_batch` checks its arguments and calls these; everything a sendout's rows
 are decided by (suppression list, quiet hours, the confirm key's constraint) happens inside
