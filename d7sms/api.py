@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -49,16 +50,20 @@ opt_out_reply = suppression.opt_out_reply
 
 class Resent(list):
     """The copies a resend made (a list of Messages). ``suppressed`` counts the messages passed
-    over because their number is on the suppression list."""
+    over because their number is on the suppression list; ``waiting`` counts the copies held
+    for their sendout's quiet hours, by release instant (a Counter)."""
 
     suppressed = 0
+    waiting = Counter()
 
 
 class Retried(int):
     """How many failed messages a retry sent again. ``suppressed`` counts those passed over
-    because their number is on the suppression list."""
+    because their number is on the suppression list; ``waiting`` counts, by release instant,
+    the copies held for the sendout's quiet hours."""
 
     suppressed = 0
+    waiting = Counter()
 
 
 def send_sms(
@@ -247,7 +252,8 @@ def resend(message: Message, *, user: AbstractBaseUser | None = None) -> Message
     tabs): the others get ``ValidationError`` (code ``already_resent``) naming the copy. To
     try once more, resend the copy. Refused (code ``in_progress``) while the message is still
     on its way here, and (code ``suppressed``) while its number is on the suppression list,
-    unless it was sent with ``ignore_suppression``.
+    unless it was sent with ``ignore_suppression``. A copy of a message whose sendout has quiet
+    hours waits (``pending``, until its ``scheduled_at``) for the window to open for its number.
     """
     copies = resend_many([message], user=user)
     if copies.suppressed:
@@ -276,12 +282,16 @@ def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | N
     once each however many callers race; return the copies this call made (:class:`Resent`).
 
     Messages already sent again, or still on their way here, are passed over; so are messages
-    to numbers on the suppression list, counted in the result's ``suppressed``.
+    to numbers on the suppression list, counted in the result's ``suppressed``. Copies whose
+    sendout has quiet hours wait until the window opens for their number (:func:`send_batch`),
+    counted by release instant in the result's ``waiting``; a number the window never opens for
+    raises ``ValidationError`` (code ``quiet_hours``), and nothing is sent again.
     """
     get_backend()  # raises ImproperlyConfigured now, before anything is stored, if it cannot send
     ids = [getattr(m, "pk", m) for m in messages]
     alias = db_alias()
     result = Resent()
+    result.waiting = Counter()
     with transaction.atomic(using=alias):
         taken = status.take_for_resend(ids)
         # Counted after the database decided (take_for_resend): for the caller to tell.
@@ -295,13 +305,7 @@ def resend_many(messages: Iterable[Message | int], *, user: AbstractBaseUser | N
         if not taken:
             return result
         originals = [m for part in sql.slices(taken) for m in Message.objects.filter(pk__in=part).order_by("pk")]
-        copies = creation.create_messages([creation.copy_of(m, user) for m in originals], scheduled=False)
-        sendout_ids = {c.sendout_id for c in copies if c.sendout_id}
-        for sendout_id in sendout_ids:
-            progress.refresh(sendout_id)
-        modes = dict(Sendout.objects.filter(pk__in=sendout_ids).values_list("pk", "mode"))
-        rows = [(c.pk, c.sendout_id, modes.get(c.sendout_id)) for c in copies]
-        tasks.after_commit(lambda: tasks.enqueue(rows))
+        copies, result.waiting = storing.copies(originals, user)
     result.extend(copies)
     return result
 
@@ -312,12 +316,13 @@ def retry_failed(sendout: Sendout, *, user: AbstractBaseUser | None = None) -> R
     whose ``suppressed`` counts the failed messages passed over because their number opted out.
 
     Failed means failed, rejected, undelivered or expired; ``unknown`` messages are left to a
-    person (:func:`resend`), since they may have arrived.
+    person (:func:`resend`), since they may have arrived. Copies wait for the sendout's quiet
+    hours as :func:`resend_many` says (``waiting``).
     """
     failed = Message.objects.filter(sendout=sendout, status__in=FAILURES, resend_token__isnull=True)
     copies = resend_many(list(failed.order_by("pk").values_list("pk", flat=True)), user=user)
     count = Retried(len(copies))
-    count.suppressed = copies.suppressed
+    count.suppressed, count.waiting = copies.suppressed, copies.waiting
     return count
 
 

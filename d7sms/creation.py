@@ -61,14 +61,25 @@ def _untimed(common):
     return {k: v for k, v in common.items() if k not in _TIMING}
 
 
-def copy_of(message, user=None):
-    """An unsaved new message that sends ``message`` again, linked to it by ``resend_of``."""
+def copy_of(message, user=None, *, release=None):
+    """An unsaved new message that sends ``message`` again, linked to it by ``resend_of``: queued,
+    or held (``pending``) until ``release`` when that is given (its sendout's quiet hours)."""
+    timing = (
+        {"status": MessageStatus.PENDING, "scheduled_at": release, "enqueued_at": None} if release is not None
+        else {"status": MessageStatus.QUEUED, "enqueued_at": timezone.now()}
+    )
     return Message(
         sendout_id=message.sendout_id, to=message.to, sender=message.sender, content=message.content,
         hex_content=message.hex_content, coding=message.coding, parts=message.parts,
-        dlr_level=message.dlr_level, fields=message.fields, resend_of=message, created_by=user, enqueued_at=timezone.now(),
-        ignore_suppression=message.ignore_suppression,
+        dlr_level=message.dlr_level, fields=message.fields, resend_of=message, created_by=user,
+        ignore_suppression=message.ignore_suppression, **timing,
     )
+
+
+def create_copies(copies):
+    """Save the unsaved copies of :func:`copy_of`, each in the status it was given; return them
+    with primary keys."""
+    return Message.objects.bulk_create(copies)
 
 
 def attempts(message):

@@ -190,8 +190,12 @@ class Message(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             # A resend may go to the same number in the same sendout; the original may not repeat.
+            # Only while it is the latest attempt: deleting an original that was sent again
+            # nulls its copy's resend_of before the original's row goes, and the copy must not
+            # collide with it then.
             models.UniqueConstraint(
-                fields=["sendout", "to"], condition=Q(resend_of__isnull=True), name="d7sms_message_sendout_to"
+                fields=["sendout", "to"], condition=Q(resend_of__isnull=True, resend_token__isnull=True),
+                name="d7sms_message_sendout_to",
             ),
         ]
         indexes = [
@@ -209,6 +213,11 @@ class Message(models.Model):
     @property
     def is_final(self):
         return self.status in FINAL
+
+    def handed_to_d7(self):
+        """Did this message leave for D7 (or may it have)? Such a message is kept."""
+        kept_here = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.CANCELLED)
+        return self.status not in kept_here or self.submitted_at is not None or bool(self.d7_message_id)
 
 
 class DeliveryReport(models.Model):

@@ -261,6 +261,25 @@ def take_for_resend(ids):
     return taken
 
 
+def take_for_deletion(message):
+    """Take ``message`` for deletion if it never left for D7 and was not sent again; return True
+    if taken. A waiting message is cancelled first (no worker claims it then); the take is one
+    conditional UPDATE that marks it resent, so no resend takes it either. The caller deletes
+    it in the same transaction, and :func:`forget_resend` its original's mark if it was a copy."""
+    with transaction.atomic(using=db_alias()):
+        change(message, CANCELLED)  # only a pending or queued message moves
+        never_handed = Message.objects.filter(
+            pk=message.pk, status=CANCELLED, resend_token__isnull=True, submitted_at__isnull=True, d7_message_id__isnull=True
+        )
+        return bool(never_handed.update(resend_token=uuid.uuid4()))
+
+
+def forget_resend(message_id):
+    """Make the message whose copy is being deleted its recipient's latest attempt again (and
+    resendable), as if it had never been sent again."""
+    Message.objects.filter(pk=message_id).update(resend_token=None)
+
+
 def requeue(ids, *, next_attempt_at, error="", **fields):
     """Put claimed messages back in the queue after an error that certainly did not reach D7.
 

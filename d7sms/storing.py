@@ -1,16 +1,19 @@
-"""Storing a sendout: its messages in one transaction, then enqueued once that commits.
+"""Storing a sendout: its messages in one transaction, then enqueued once that commits; and the
+copies a resend or retry makes, held for their sendout's quiet hours as its messages were.
 
 :func:`d7sms.api.send_batch` checks its arguments and calls these; everything a sendout's rows
 are decided by (suppression list, quiet hours, the confirm key's constraint) happens inside
 :func:`store`'s transaction, so a refusal stores nothing.
 """
 
+from collections import Counter
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from d7sms import creation, personalise, progress, quiet_hours, suppression, tasks, validation
+from d7sms import creation, personalise, progress, quiet_hours, scheduling, suppression, tasks, validation
 from d7sms.models import Message, MessageStatus, MessageTemplate, SendMode, Sendout, db_alias
 from d7sms.recipients import clean_list
 
@@ -126,6 +129,45 @@ def store(insert, key, held, user, window, **fields):
         elif ids:
             tasks.after_commit(lambda: tasks.enqueue_single(ids))
     return sendout
+
+
+def copies(originals, user):
+    """Store a copy of each message of ``originals``, sending it again, and enqueue the copies
+    that may go now once the caller's transaction commits; return ``(copies, waiting)``, where
+    ``waiting`` counts the copies held for quiet hours by their release instant.
+
+    A copy of a message whose sendout has quiet hours is held (``pending``) until the window
+    opens for its number, read from now, as the sendout's own messages were; the sendout's
+    schedule moves to its earliest pending release, which fires them. A number the window never
+    opens for raises ``ValidationError`` (code ``quiet_hours``) before anything is stored.
+    """
+    now = timezone.now()
+    sendout_ids = {m.sendout_id for m in originals if m.sendout_id}
+    plans = {
+        pk: quiet_hours.Plan(quiet_hours.Window(start, end), now)
+        for pk, start, end in Sendout.objects.filter(pk__in=sendout_ids, send_from__isnull=False)
+        .values_list("pk", "send_from", "send_until")
+    }
+    made, waiting = [], Counter()
+    for original in originals:
+        plan = plans.get(original.sendout_id)
+        when = plan.release(original.to) if plan else None
+        held = when is not None and when > now
+        waiting[when] += held
+        made.append(creation.copy_of(original, user, release=when if held else None))
+    for plan in plans.values():
+        _refuse_outside(plan, False)
+    made = creation.create_copies(made)
+    for sendout_id in sendout_ids:
+        progress.refresh(sendout_id)
+    for sendout_id in {c.sendout_id for c in made if c.status == MessageStatus.PENDING}:
+        # Fires this sendout's earliest release, its own messages' or a copy's.
+        tasks.hold(when=scheduling.next_release(sendout_id), sendout_id=sendout_id)
+    modes = dict(Sendout.objects.filter(pk__in=sendout_ids).values_list("pk", "mode"))
+    rows = [(c.pk, c.sendout_id, modes.get(c.sendout_id)) for c in made if c.status == MessageStatus.QUEUED]
+    if rows:
+        tasks.after_commit(lambda: tasks.enqueue(rows))
+    return made, +waiting
 
 
 def window(value):

@@ -313,3 +313,106 @@ def test_every_state_changing_url_needs_csrf(sender_user, locmem):
         assert strict.post(path).status_code == 403, path
     assert set(sendout.messages.values_list("status", flat=True)) == {S.QUEUED, S.FAILED}
     assert sendout.messages.count() == 2
+
+
+# -- deleting: only what never left for D7 ----------------------------------------------------
+
+
+def _may_delete(user):
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename="delete_message"))
+
+
+def _resent(original, status):
+    """A copy of ``original`` in ``status``, linked as a resend makes it."""
+    Message.objects.filter(pk=original.pk).update(resend_token="00000000-0000-0000-0000-000000000001")
+    return Message.objects.create(sendout=original.sendout, to=original.to, content="Hello", status=status,
+                                  resend_of=original)
+
+
+def _notices(response):
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+def test_a_message_handed_to_d7_is_not_deleted_from_its_page(sender_client, sender_user):
+    _may_delete(sender_user)
+    delivered, failed = make_sendout([S.DELIVERED, S.FAILED]).messages.order_by("pk")
+    _resent(failed, S.DELIVERED)  # the case that raised IntegrityError: an original with a resend
+    for message in (delivered, failed):
+        assert "deletelink" not in sender_client.get(page(message)).content.decode()
+        for method in (sender_client.get, sender_client.post):
+            response = method(page(message, "delete/"), {"post": "yes"}, follow=True)
+            assert response.redirect_chain[-1][0] == page(message)
+            assert f"Message #{message.pk} to {message.to} was not deleted: it was handed to D7" in _notices(response)
+    assert Message.objects.count() == 3 and Message.objects.get(pk=failed.pk).resend_token is not None
+
+
+def test_an_unsent_message_is_deleted_from_its_page(sender_client, sender_user):
+    _may_delete(sender_user)
+    queued, cancelled = make_sendout([S.QUEUED, S.CANCELLED]).messages.order_by("pk")
+    for message in (queued, cancelled):
+        assert "deletelink" in sender_client.get(page(message)).content.decode()
+        assert sender_client.post(page(message, "delete/"), {"post": "yes"}).status_code == 302
+    assert not Message.objects.exists()
+
+
+def test_deleting_an_unsent_resend_makes_its_original_the_latest_attempt_again(sender_client, sender_user):
+    _may_delete(sender_user)
+    failed = make_sendout([S.FAILED]).messages.get()
+    from django_q.models import Schedule
+
+    from d7sms import tasks
+
+    copy = _resent(failed, S.PENDING)  # e.g. held for quiet hours, then thought better of
+    tasks.hold(when=timezone.now() + timezone.timedelta(hours=1), sendout_id=failed.sendout_id)
+    assert sender_client.post(page(copy, "delete/"), {"post": "yes"}).status_code == 302
+    assert not Message.objects.filter(pk=copy.pk).exists()
+    assert Message.objects.get(pk=failed.pk).resend_token is None  # counted, and resendable, again
+    assert not Schedule.objects.filter(name=tasks.schedule_name(failed.sendout_id)).exists()  # nothing left to fire
+
+
+def test_an_unsent_message_sent_again_is_kept_until_its_copy_goes(sender_client, sender_user):
+    _may_delete(sender_user)
+    cancelled = make_sendout([S.CANCELLED]).messages.get()
+    copy = _resent(cancelled, S.DELIVERED)
+    response = sender_client.post(page(cancelled, "delete/"), {"post": "yes"}, follow=True)
+    assert f"it was sent again as message #{copy.pk}" in _notices(response)
+    assert Message.objects.count() == 2
+
+
+def test_bulk_delete_removes_only_unsent_messages(sender_client, sender_user):
+    _may_delete(sender_user)
+    delivered, queued, cancelled, failed = make_sendout([S.DELIVERED, S.QUEUED, S.CANCELLED, S.FAILED]).messages.order_by("pk")
+    unsent_copy = _resent(cancelled, S.CANCELLED)  # chosen with its original: both go, copy first
+    sent_copy = _resent(failed, S.ACCEPTED)
+    chosen = {"action": "delete_selected",
+              "_selected_action": [m.pk for m in (delivered, queued, cancelled, unsent_copy, failed, sent_copy)]}
+    confirm = sender_client.post(LIST, chosen)
+    assert "Are you sure" in confirm.content.decode()
+    said = _notices(confirm)
+    assert all(f"Message #{m.pk} to {m.to} was not deleted" in said for m in (delivered, failed, sent_copy))
+    done = sender_client.post(LIST, {**chosen, "post": "yes"}, follow=True)
+    assert "Successfully deleted 3 messages" in _notices(done)
+    assert set(Message.objects.values_list("pk", flat=True)) == {delivered.pk, failed.pk, sent_copy.pk}
+
+
+def test_bulk_delete_of_sent_messages_only_explains(sender_client, sender_user):
+    _may_delete(sender_user)
+    accepted = make_sendout([S.ACCEPTED]).messages.get()
+    response = sender_client.post(LIST, {"action": "delete_selected", "_selected_action": [accepted.pk], "post": "yes"},
+                                  follow=True)
+    assert "was not deleted: it was handed to D7" in _notices(response)
+    assert Message.objects.filter(pk=accepted.pk).exists()
+
+
+def test_a_message_handed_to_d7_while_being_deleted_is_kept():
+    """The check runs after a waiting message is cancelled, in one transaction: one a worker
+    took meanwhile (here: made ``sending`` just before) is kept, and nothing changes."""
+    from d7sms.admin.archive import Kept, delete_unsent_message
+
+    message = make_sendout([S.QUEUED]).messages.get()
+    Message.objects.filter(pk=message.pk).update(status=S.SENDING)
+    with pytest.raises(Kept, match="handed to D7"):
+        delete_unsent_message(message)
+    assert Message.objects.get(pk=message.pk).status == S.SENDING

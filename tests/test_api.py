@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -252,6 +252,22 @@ def test_resend_creates_a_new_linked_message(commit, outbox, django_user_model):
     again.refresh_from_db()
     assert again.status == S.ACCEPTED and [m.message_id for m in outbox] == [again.pk]
     assert Message.objects.get(pk=original.pk).status == S.REJECTED
+
+
+def test_an_original_sent_again_can_be_deleted_in_code_and_a_number_is_still_stored_once(commit, outbox):
+    locmem.inject(NoRoute("No route found", status_code=412))
+    with commit():
+        sendout = d7sms.send_batch(["+447911000001", "+447911000002"], "Hi", mode=SendMode.SINGLE)
+    original = sendout.messages.get(status=S.REJECTED)
+    with commit():
+        copy = api.resend(original)
+    # A retention purge deletes the original: its copy stays, as the recipient's first attempt now.
+    Message.objects.filter(pk=original.pk).delete()
+    copy.refresh_from_db()
+    assert copy.resend_of_id is None and sendout.messages.count() == 2
+    # The database still refuses a second first attempt to a number of the sendout.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(sendout=sendout, to=copy.to, content="Hi")
 
 
 def test_resend_is_refused_while_the_message_is_on_its_way():

@@ -64,6 +64,36 @@ def test_each_row_shows_text_sender_status_with_reason_parts_cost_and_attempt(vi
     assert sent.pk
 
 
+def test_tests_are_marked_and_found_with_their_filter(viewer_client):
+    sendout = make_sendout([S.DELIVERED])
+    test = message("+447911200040", is_test=True)
+    lone = message("+447911200050")  # send_sms: no sendout, not a test
+    html = viewer_client.get(LIST).content.decode()
+    assert "Tests (“Send a test to me”)" in html  # offered as a choice of the sendout filter
+    rows = {m.pk: html[html.index(f"/admin/d7sms/message/{m.pk}/change/"):].split("</tr>")[0]
+            for m in (test, lone, sendout.messages.get())}
+    assert "data-test" in rows[test.pk] and ">test</span>" in rows[test.pk]
+    assert "data-test" not in rows[lone.pk] and "data-test" not in rows[sendout.messages.get().pk]
+    assert shown(viewer_client.get(LIST + "?sendout=tests")) == [test.to]
+    assert [r["to"] for r in exported(viewer_client, "?sendout=tests")] == [test.to]
+
+
+def _tests_list_queries(client, n):
+    _clear()
+    for i in range(n):
+        message(f"+4479112001{i:02d}", is_test=True)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(LIST + "?sendout=tests")
+        assert len(response.context["cl"].result_list) == n
+    return len(ctx.captured_queries), ctx
+
+
+def test_the_tests_filter_and_marker_cost_no_query_per_row(viewer_client):
+    few, _ = _tests_list_queries(viewer_client, 5)
+    many, ctx = _tests_list_queries(viewer_client, 50)
+    assert few == many, "\n".join(q["sql"] for q in ctx.captured_queries)
+
+
 def test_cost_is_blank_without_a_price(viewer_client):
     message("+447911200030", parts=3)
     html = viewer_client.get(LIST).content.decode()
@@ -132,10 +162,7 @@ def test_export_of_unreadable_filters_is_refused_clearly(viewer_client):
 
 
 def _clear():
-    # Resends first: deleting an original would SET_NULL its copy's resend_of, making the copy
-    # a second "first" message to the same number of the same sendout.
-    Message.objects.filter(resend_of__isnull=False).delete()
-    Message.objects.all().delete()
+    Message.objects.all().delete()  # originals with their copies (see the constraint on Message)
 
 
 def _queries(client, url, n):

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from d7sms.models import FAILURES, MessageStatus, SendoutStatus
 
@@ -59,6 +60,26 @@ def exact_time(value):
     if value is None:
         return "–"
     return dateformat.format(timezone.localtime(value), "Y-m-d H:i:s")
+
+
+def held_for_quiet_hours(waiting):
+    """What a resend or retry says of its copies held for the sendout's quiet hours (``waiting``:
+    how many by release instant): how many, and when they go, in the site's time zone named."""
+    if not waiting:
+        return ""
+    n, first, last = sum(waiting.values()), min(waiting), max(waiting)
+    values = {"n": n, "first": exact_time(first), "last": exact_time(last), "zone": timezone.get_current_timezone_name()}
+    if first == last:
+        text = ngettext(
+            "%(n)d waits for the sendout's quiet hours and goes at %(first)s (%(zone)s).",
+            "%(n)d wait for the sendout's quiet hours and go at %(first)s (%(zone)s).", n,
+        )
+    else:
+        text = ngettext(
+            "%(n)d waits for the sendout's quiet hours and goes between %(first)s and %(last)s (%(zone)s).",
+            "%(n)d wait for the sendout's quiet hours and go between %(first)s and %(last)s (%(zone)s).", n,
+        )
+    return text % values
 
 
 def status_label(status):

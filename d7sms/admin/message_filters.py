@@ -29,8 +29,13 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+#: The sendout filter's choice for the messages sent with "Send a test to me" (no sendout's).
+TESTS = "tests"
+
+
 class SendoutFilter(admin.SimpleListFilter):
-    """The most recent sendouts; any other is reached from its own page (``?sendout=<id>``)."""
+    """The most recent sendouts; any other is reached from its own page (``?sendout=<id>``).
+    "Tests" are the messages sent with "Send a test to me", which belong to no sendout."""
 
     title = gettext_lazy("sendout")
     parameter_name = "sendout"
@@ -40,10 +45,13 @@ class SendoutFilter(admin.SimpleListFilter):
         chosen = self.value()
         if chosen and chosen.isdigit() and all(str(pk) != chosen for pk, _n in rows):
             rows += list(Sendout.objects.filter(pk=chosen).values_list("pk", "name"))
-        return [(str(pk), name or _("Sendout #%(id)s") % {"id": pk}) for pk, name in rows]
+        return [(TESTS, _("Tests (“Send a test to me”)")),
+                *((str(pk), name or _("Sendout #%(id)s") % {"id": pk}) for pk, name in rows)]
 
     def queryset(self, request, queryset):
         value = self.value()
+        if value == TESTS:
+            return queryset.filter(is_test=True)
         return queryset.filter(sendout_id=value) if value and value.isdigit() else queryset
 
 

@@ -4,6 +4,7 @@ the log of messages, searched by any run of a number's digits and exported as fi
 import re
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,14 +12,15 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from d7sms import creation, status
-from d7sms.admin import attention, display, export, money, unknown
+from d7sms import creation, quiet_hours, status
+from d7sms.admin import archive, attention, display, export, money, unknown
 from d7sms.admin.message_filters import (
     AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
 )
@@ -91,7 +93,7 @@ class BatchCallbackInline(ReadOnlyInline):
 class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     # Facet counts would run one COUNT per filter choice over the whole table.
     show_facets = NO_FACETS
-    list_display = ("to", "status_badge", "text", "sender", "parts", "cost", "attempt", "sendout", "final")
+    list_display = ("to", "status_badge", "text", "sender", "parts", "cost", "attempt", "sendout_or_test", "final")
     list_display_links = ("to",)
     list_filter = (StatusFilter, SendoutFilter, ReasonFilter, AttemptFilter, ResentFilter, "created_at")
     list_select_related = ("sendout",)
@@ -104,7 +106,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
     actions = ("resend_selected", "cancel_selected", "mark_failed")
     inlines = (DeliveryReportInline, BatchCallbackInline)
     fieldsets = (
-        (None, {"fields": ("to", "status_badge", "why", "sendout", "attempt_chain")}),
+        (None, {"fields": ("to", "status_badge", "why", "sendout_or_test", "attempt_chain")}),
         (
             gettext_lazy("Content"),
             {"fields": ("sender", "content", "hex_content", "coding", "parts", "dlr_level", "recipient_fields")},
@@ -128,6 +130,59 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    # -- deleting: only what never left for D7 (see archive.py) -----------------------------
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not archive.message_kept_reason(obj))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        message = self.get_object(request, unquote(object_id))
+        if message is None or not super().has_delete_permission(request, message):
+            return super().delete_view(request, object_id, extra_context)
+        reason = archive.message_kept_reason(message)
+        if not reason:
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except archive.Kept as kept:  # it left for D7 (or was sent again) meanwhile: nothing changed
+                reason = str(kept)
+        self.message_user(request, reason, messages.ERROR)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:d7sms_message_change", args=[message.pk]))
+
+    def get_deleted_objects(self, objs, request):
+        found = super().get_deleted_objects(objs, request)
+        if super().has_delete_permission(request):
+            # Those chosen passed archive.deletable, and each is checked again as it is deleted;
+            # one sent again only looks kept here, until its copy, chosen with it, goes first.
+            found[2].discard(Message._meta.verbose_name)
+        return found
+
+    def delete_model(self, request, obj):
+        archive.delete_unsent_message(obj)
+
+    def delete_queryset(self, request, queryset):
+        for message in queryset.order_by("-pk"):  # copies before the messages they sent again
+            try:
+                archive.delete_unsent_message(message)
+            except archive.Kept as kept:
+                self.message_user(request, str(kept), messages.ERROR)
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if "delete_selected" in found:
+            found["delete_selected"] = (
+                MessageAdmin.delete_unsent_selected, "delete_selected", gettext_lazy("Delete selected unsent messages")
+            )
+        return found
+
+    def delete_unsent_selected(self, request, queryset):
+        """Django's delete action, for the selected messages that never left for D7 only."""
+        chosen, kept = archive.deletable(list(queryset))
+        for reason in kept.values():
+            self.message_user(request, reason, messages.ERROR)
+        if not chosen:
+            return None
+        return django_delete_selected(self, request, queryset.filter(pk__in=chosen))
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -182,9 +237,18 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         url = reverse(f"{self.admin_site.name}:d7sms_message_change", args=[message.resend_of_id])
         return format_html('{} <a href="{}">#{}</a>', _("resend of"), url, message.resend_of_id)
 
+    # Not named "sendout": the model field of that name would be shown instead.
     @admin.display(description=gettext_lazy("sendout"), ordering="sendout")
-    def sendout(self, message):
-        return message.sendout or "–"
+    def sendout_or_test(self, message):
+        if message.is_test:
+            return format_html(
+                '<span class="d7-badge d7-off" data-test title="{}">{}</span>',
+                _("Sent with “Send a test to me” from a compose preview; it belongs to no sendout."), _("test"),
+            )
+        if message.sendout is None:
+            return "–"
+        url = reverse(f"{self.admin_site.name}:d7sms_sendout_change", args=[message.sendout_id])
+        return format_html('<a href="{}">{}</a>', url, message.sendout)
 
     @admin.display(description=gettext_lazy("accepted"), ordering="accepted_at")
     def accepted(self, message):
@@ -271,6 +335,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             "original": message,
             "attempts": [(m, display.badge(m.status)) for m in creation.attempts(message)],
             "resent_as": Message.objects.filter(resend_of=message).first(),
+            **_quiet_hours_context(message),
         }
         return TemplateResponse(request, "admin/d7sms/message/resend.html", context)
 
@@ -287,7 +352,14 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
             # A second click lands on the copy the first one made.
             return Message.objects.filter(pk=exc.params["copy"]).first() if exc.code == "already_resent" else None
         self.log_addition(request, new, _("Resend of message #%(id)s.") % {"id": message.pk})
-        self.message_user(request, _("Sent again to %(to)s as a new message #%(id)s.") % {"to": message.to, "id": new.pk})
+        if new.status == MessageStatus.PENDING:
+            self.message_user(request, _(
+                "Sent again to %(to)s as a new message #%(id)s, which waits for its sendout's quiet hours: it goes "
+                "at %(when)s (%(zone)s), when the window opens for this number."
+            ) % {"to": message.to, "id": new.pk, "when": display.exact_time(new.scheduled_at),
+                 "zone": timezone.get_current_timezone_name()})
+        else:
+            self.message_user(request, _("Sent again to %(to)s as a new message #%(id)s.") % {"to": message.to, "id": new.pk})
         return new
 
     def _cancel(self, request, message):
@@ -350,6 +422,20 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
                 d7_cancel_url=reverse(f"{site}:d7sms_message_cancel", args=[message.pk]),
             )
         return super().change_view(request, object_id, form_url, extra)
+
+
+def _quiet_hours_context(message):
+    """The window of ``message``'s sendout, and when a copy made now would go if it waits for it."""
+    sendout = message.sendout
+    if sendout is None or sendout.send_from is None:
+        return {}
+    window = quiet_hours.Window(sendout.send_from, sendout.send_until)
+    now = timezone.now()
+    when = quiet_hours.Plan(window, now).release(message.to)
+    return {
+        "d7_quiet_window": window, "d7_quiet_release": when if when is not None and when > now else None,
+        "d7_zone": timezone.get_current_timezone_name(),
+    }
 
 
 _EXPLAINED = FAILURES | {MessageStatus.CANCELLED, MessageStatus.UNKNOWN}

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -255,13 +255,20 @@ class SendoutAdmin(SendPermissionMixin, admin.ModelAdmin):
     def _retry(self, request, sendout):
         from d7sms import api
 
-        n = api.retry_failed(sendout)
+        try:
+            n = api.retry_failed(sendout)
+        except ValidationError as exc:  # quiet hours that never open for a number: nothing was sent
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return
         if n.suppressed:
             self.message_user(request, _(
                 "“%(sendout)s”: %(n)d failed messages not sent again: their numbers opted out."
             ) % {"sendout": sendout, "n": n.suppressed}, messages.WARNING)
         if n:
-            self.message_user(request, _("“%(sendout)s”: %(n)d failed messages sent again.") % {"sendout": sendout, "n": n})
+            held = display.held_for_quiet_hours(n.waiting)
+            self.message_user(request, " ".join(filter(None, (
+                _("“%(sendout)s”: %(n)d failed messages sent again.") % {"sendout": sendout, "n": n}, held,
+            ))))
             self.log_change(request, sendout, _("Retried %(n)d failed messages.") % {"n": n})
         else:
             self.message_user(request, _("“%(sendout)s”: no failed message to retry.") % {"sendout": sendout}, messages.WARNING)
