@@ -148,8 +148,10 @@ def claim_messages(ids, fields, *, now, token, queued, sending):
     due_params = [queued, meta.get_field("next_attempt_at").get_db_prep_value(now, conn)]
     if conn.features.has_select_for_update_skip_locked:
         pk = qn(meta.pk.column)
-        where = f"{pk} IN (SELECT {pk} FROM {table} WHERE {where_ids} AND {due} FOR UPDATE SKIP LOCKED) AND {due}"
-        where_params = [*params, *due_params, *due_params]
+        # The ids outside the subquery too: the planner then starts from the primary key.
+        locked = f"SELECT {pk} FROM {table} WHERE {where_ids} AND {due} FOR UPDATE SKIP LOCKED"
+        where = f"{where_ids} AND {due} AND {pk} IN ({locked})"
+        where_params = [*params, *due_params, *params, *due_params]
     else:
         where, where_params = f"{where_ids} AND {due}", [*params, *due_params]
     stamp = meta.get_field("claimed_at").get_db_prep_value(now, conn)
