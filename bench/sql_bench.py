@@ -59,6 +59,8 @@ class Case:
 
 
 def cases(count):
+    import uuid
+
     from django.utils import timezone
 
     from d7sms import sql
@@ -102,6 +104,36 @@ def cases(count):
             return windows
         return run
 
+    def queued_messages(status=MessageStatus.QUEUED):
+        sendout = Sendout.objects.create(name="bench")
+        sql.insert_rows(Message, ("to",), ((f"+4479{i:08d}",) for i in range(count)), sendout=sendout, content="x",
+                        status=status, dlr_level=0)
+        return list(sendout.messages.order_by("pk").values_list("pk", flat=True))
+
+    fields = ("id", "sendout_id", "to", "sender", "content", "hex_content", "coding", "dlr_level", "attempts")
+
+    def claim(fn):
+        def run(ids):
+            windows = 0
+            for start in range(0, len(ids), 4):  # one SEND_WINDOW of 4
+                fn(ids[start : start + 4], fields, now=timezone.now(), token=uuid.uuid4(),
+                   queued=MessageStatus.QUEUED, sending=MessageStatus.SENDING)
+                windows += 1
+            return windows
+        return run
+
+    def accept(fn):
+        def run(ids):
+            windows = 0
+            for start in range(0, len(ids), 4):
+                now = timezone.now()
+                values = {"status": MessageStatus.ACCEPTED, "updated_at": now, "accepted_at": now, "submitted_at": now}
+                fn(ids[start : start + 4], values, {pk: f"d7-{pk}" for pk in ids[start : start + 4]},
+                   sending=MessageStatus.SENDING)
+                windows += 1
+            return windows
+        return run
+
     def reports():
         message = Message.objects.create(to="+447911000001", status=MessageStatus.ACCEPTED)
         return message
@@ -133,6 +165,10 @@ def cases(count):
         Case("insert_row", "every DLR", reports, insert_one(sql.insert_row), insert_one(sql_twins.insert_row)),
         Case("bind_d7_ids (per 50)", "every /secure/send window", unbound_messages, bind(sql.bind_d7_ids),
              bind(sql_twins.bind_d7_ids)),
+        Case("claim_messages (per 4)", "every /secure/send window", queued_messages, claim(sql.claim_messages),
+             claim(sql_twins.claim_messages)),
+        Case("accept_sent (per 4)", "every /secure/send window", lambda: queued_messages(MessageStatus.SENDING),
+             accept(sql.accept_sent), accept(sql_twins.accept_sent)),
         Case("insert_rows", "every recipient of send_batch", sendout, insert_many(sql.insert_rows),
              insert_many(sql_twins.insert_rows)),
     ]

@@ -28,6 +28,7 @@ from d7sms.models import FAILURES, FINAL, LATEST, Message, MessageStatus, Sendou
 
 DONE = (SendoutStatus.COMPLETED, SendoutStatus.COMPLETED_WITH_FAILURES)
 # Beyond the final statuses, where a message settles for each reach of its reports.
+_NOT_HANDED_OVER = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
 _LAST_WORD = {0: {MessageStatus.ACCEPTED, MessageStatus.AT_SMSC}, 1: {MessageStatus.AT_SMSC}, 2: set()}
 
 
@@ -144,6 +145,28 @@ def refresh_after_commit(sendout_ids):
     sendout_ids = {pk for pk in sendout_ids if pk}
     if sendout_ids:
         busy.after_commit(lambda: [refresh(pk) for pk in sendout_ids], what="a sendout refresh")
+
+
+def refresh_after_send(sendout_ids):
+    """Refresh these sendouts, whose messages just went from ``sending`` to a status where they
+    settle, once the current transaction commits; skip those that still hold a message not
+    handed to D7 yet (pending, queued or sending).
+
+    Such a move takes one message off both the "not handed over" and the "not settled" counts,
+    which leaves :func:`derive_status` where it was as long as any message is left not handed
+    over: only the window that sends a sendout's last message can change its status, so a
+    worker's window is spared counting a large sendout's messages.
+    """
+    sendout_ids = {pk for pk in sendout_ids if pk}
+    if sendout_ids:
+        busy.after_commit(
+            lambda: [refresh(pk) for pk in sendout_ids if not _handing_over(pk)], what="a sendout refresh"
+        )
+
+
+def _handing_over(sendout_id):
+    """True while a message of the sendout is pending, queued or sending (an index probe)."""
+    return Message.objects.filter(sendout_id=sendout_id, status__in=_NOT_HANDED_OVER).exists()
 
 
 def refresh_open():

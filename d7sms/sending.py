@@ -174,11 +174,12 @@ def _write(out, now, mono, deadline, accepted_fields):
 
 
 def _claim(ids):
-    """Claim ``ids`` (:func:`d7sms.status.claim`), waiting out a busy database."""
+    """Claim ``ids`` (:func:`d7sms.status.claim_messages`), waiting out a busy database; return
+    the claimed messages, by id."""
 
     def claim():
         with busy.write_transaction():
-            return status.claim(ids)
+            return status.claim_messages(ids, _FIELDS)
 
     return busy.retry(claim, seconds=RECORD_PATIENCE, what="a claim")
 
@@ -257,7 +258,7 @@ def send_single(ids, *, deadline=None):
         if not mine:
             continue
         out = Outcomes()
-        for message in Message.objects.filter(status.ids_q(mine)).only(*_FIELDS).order_by("pk"):
+        for message in mine:
             if message.sendout_id:
                 out.sendout_ids.add(message.sendout_id)
             if out.pause_reason or streak >= UNKNOWN_STREAK:
@@ -307,10 +308,9 @@ def send_batch_chunks(sendout_id, ids, *, deadline=None):
             if not due:
                 continue
             throttle.acquire(due)
-        mine = _claim(part)
-        if not mine:
+        rows = _claim(part)
+        if not rows:
             continue
-        rows = list(Message.objects.filter(status.ids_q(mine)).only(*_FIELDS).order_by("pk"))
         out = Outcomes(sendout_ids={sendout.pk})
         accepted_fields = {}
         try:

@@ -15,7 +15,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from d7sms import conf
-from d7sms.models import Message, Sendout, SendoutStatus, db_alias
+from d7sms.models import Message, Sendout, SendoutStatus, Suppression, db_alias
 
 #: Rows per statement when a caller names many ids: under SQLite's limit on parameters.
 SLICE = 900
@@ -96,6 +96,131 @@ def bind_d7_ids(d7_ids):
             f"UPDATE {qn(meta.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL",
             [(d7_id, message_id) for message_id, d7_id in d7_ids.items()],
         )
+
+
+# -- a worker's window: the claim and the acceptances, one statement each ---------------------
+
+
+def updates_return_rows():
+    """True when d7sms's database can say which rows an UPDATE changed (``UPDATE ... RETURNING``:
+    PostgreSQL, SQLite 3.35 and later)."""
+    conn = connections[db_alias()]
+    if conn.vendor == "postgresql":
+        return True
+    if conn.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return False
+
+
+def _ids_where(qn, ids):
+    """The ``WHERE`` condition and parameters for the rows with these primary keys: a range when
+    they are contiguous, else an IN list (as :func:`d7sms.status.ids_q`)."""
+    pk = qn(Message._meta.pk.column)
+    ids = sorted(set(ids))
+    if ids[-1] - ids[0] + 1 == len(ids):
+        return f"{pk} BETWEEN %s AND %s", [ids[0], ids[-1]]
+    return f"{pk} IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+def claim_messages(ids, fields, *, now, token, queued, sending):
+    """Claim the due messages among ``ids`` in one conditional UPDATE: those in status
+    ``queued`` whose ``next_attempt_at`` is empty or past ``now``, and whose number is not on
+    the suppression list (or which ignore it), move to ``sending`` with this claim's ``token``,
+    ``claimed_at`` and one more attempt. Return the rows the UPDATE changed,
+    as tuples of ``fields`` (by name), in primary key order.
+
+    Only for a database where :func:`updates_return_rows`. Where the database can, rows another
+    transaction holds are skipped (``SKIP LOCKED``) instead of waited for.
+    """
+    if not ids:
+        return []
+    conn = connections[db_alias()]
+    qn = conn.ops.quote_name
+    meta = Message._meta
+    table = qn(meta.db_table)
+
+    def col(name):
+        return qn(meta.get_field(name).column)
+
+    where_ids, params = _ids_where(qn, ids)
+    due = f"{col('status')} = %s AND ({col('next_attempt_at')} IS NULL OR {col('next_attempt_at')} <= %s)"
+    due_params = [queued, meta.get_field("next_attempt_at").get_db_prep_value(now, conn)]
+    if conn.features.has_select_for_update_skip_locked:
+        pk = qn(meta.pk.column)
+        # The ids outside the subquery too: the planner then starts from the primary key.
+        locked = f"SELECT {pk} FROM {table} WHERE {where_ids} AND {due} FOR UPDATE SKIP LOCKED"
+        where = f"{where_ids} AND {due} AND {pk} IN ({locked})"
+        where_params = [*params, *due_params, *params, *due_params]
+    else:
+        where, where_params = f"{where_ids} AND {due}", [*params, *due_params]
+    # Never a message to a number that opted out (unless sent with ignore_suppression).
+    opted_out = Suppression._meta
+    where += (
+        f" AND ({col('ignore_suppression')} OR NOT EXISTS (SELECT 1 FROM {qn(opted_out.db_table)} WHERE "
+        f"{qn(opted_out.db_table)}.{qn(opted_out.get_field('number').column)} = {table}.{col('to')}))"
+    )
+    stamp = meta.get_field("claimed_at").get_db_prep_value(now, conn)
+    set_params = [sending, meta.get_field("claim_token").get_db_prep_value(token, conn), stamp, stamp]
+    returning = ", ".join(col(name) for name in fields)
+    statement = (
+        f"UPDATE {table} SET {col('status')} = %s, {col('claim_token')} = %s, {col('claimed_at')} = %s, "
+        f"{col('updated_at')} = %s, {col('attempts')} = {col('attempts')} + 1 WHERE {where} RETURNING {returning}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(statement, [*set_params, *where_params])
+        rows = cursor.fetchall()
+    converters = [_from_db(meta.get_field(name), conn) for name in fields]
+    rows = [tuple(convert(value) for convert, value in zip(converters, row, strict=True)) for row in rows]
+    return sorted(rows, key=lambda row: row[0])
+
+
+def _from_db(field, conn):
+    """A function turning a value ``field``'s column returned into the Python value the ORM reads."""
+    converters = conn.ops.get_db_converters(field.get_col(field.model._meta.db_table)) + field.get_db_converters(conn)
+    if not converters:
+        return lambda value: value
+    expression = field.get_col(field.model._meta.db_table)
+
+    def convert(value):
+        for converter in converters:
+            value = converter(value, expression, conn)
+        return value
+
+    return convert
+
+
+def accept_sent(ids, values, d7_ids, *, sending):
+    """Move the messages ``ids`` still in status ``sending`` to ``values`` (which holds the new
+    status) in one UPDATE, giving each its D7 id from ``{message_id: d7_id}`` where it has none
+    yet; return ``(id, sendout_id, dlr_level)`` of each row it changed, in id order.
+
+    Only for a database where :func:`updates_return_rows`.
+    """
+    if not ids:
+        return []
+    conn = connections[db_alias()]
+    qn = conn.ops.quote_name
+    meta = Message._meta
+    fields = [meta.get_field(name) for name in values]
+    sets = [f"{qn(f.column)} = %s" for f in fields]
+    params = [f.get_db_prep_save(values[f.name], conn) for f in fields]
+    d7 = {pk: d7_id for pk, d7_id in (d7_ids or {}).items() if d7_id}
+    if d7:
+        column = qn(meta.get_field("d7_message_id").column)
+        cases = " ".join(["WHEN %s THEN %s"] * len(d7))
+        sets.append(f"{column} = COALESCE({column}, CASE {qn(meta.pk.column)} {cases} END)")
+        params += [item for pair in d7.items() for item in pair]
+    where_ids, id_params = _ids_where(qn, ids)
+    status, sendout, level = (qn(meta.get_field(name).column) for name in ("status", "sendout", "dlr_level"))
+    statement = (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(sets)} WHERE {where_ids} AND {status} = %s "
+        f"RETURNING {qn(meta.pk.column)}, {sendout}, {level}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(statement, [*params, *id_params, sending])
+        return sorted(tuple(row) for row in cursor.fetchall())
 
 
 # -- is a sendout still running? (after each final report) -------------------------------------

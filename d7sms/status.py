@@ -186,9 +186,10 @@ def change_many(ids, new, *, per_row=None, **fields):
         if moved:
             Message.objects.filter(ids_q(moved)).update(status=new, updated_at=now, **values)
             _announce([(pk, old, new) for pk, old, _s, _level in rows])
-            settles = {s for _pk, _old, s, level in rows if progress.settled(new, level)}
-            if settles:
-                progress.refresh_after_commit(settles)
+            settles = [(old, s) for _pk, old, s, level in rows if progress.settled(new, level)]
+            others = {s for old, s in settles if old != SENDING}
+            progress.refresh_after_send({s for old, s in settles if old == SENDING} - others)
+            progress.refresh_after_commit(others)
     return moved
 
 
@@ -196,37 +197,51 @@ def claim(ids):
     """Atomically take queued messages that are due for sending; return the ids this caller owns.
 
     A message waiting for a retry (``next_attempt_at`` in the future) is not due yet. The
-    conditional UPDATE decides: it stamps the rows it changed with this call's own token, and
-    only the rows read back by that token are returned, so each message is claimed by exactly
-    one caller on any database. Where the database can, rows another worker holds are skipped
-    (``SKIP LOCKED``) instead of waited for. A due message whose number is on the suppression
-    list (and not sent with ``ignore_suppression``) is cancelled here instead, in the same
-    transaction: nothing is sent to a number that opted out after its message was stored.
+    conditional UPDATE decides: only the rows it changed are returned (read back with ``RETURNING``,
+    or, where the database cannot, by the token it stamped them with), so each message is claimed
+    by exactly one caller on any database. Where the database can, rows another worker holds are
+    skipped (``SKIP LOCKED``) instead of waited for. A due message whose number is on the
+    suppression list (and not sent with ``ignore_suppression``) is not taken but cancelled, in the
+    same transaction: nothing is sent to a number that opted out after its message was stored.
     """
+    return [message.pk for message in claim_messages(ids, ("id",))]
+
+
+def claim_messages(ids, fields):
+    """:func:`claim`, returning the claimed messages (with only ``fields`` loaded), by id."""
     now = timezone.now()
     alias = db_alias()
     token = uuid.uuid4()
+    # In the model's order, as Message.from_db takes them; the id first, to sort by.
+    wanted = {*fields, "id"}
+    fields = tuple(f.attname for f in Message._meta.concrete_fields if f.attname in wanted or f.name in wanted)
     with transaction.atomic(using=alias):
-        due = Message.objects.filter(ids_q(ids), due_q(now))
-        free = None
-        if transaction.get_connection(alias).features.has_select_for_update_skip_locked:
-            free = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
-            if not free:
-                return []
-            due = Message.objects.filter(ids_q(free), due_q(now))
-        expected = len(free) if free is not None else len(set(ids))
-        # The database decides, in the claim's own statement, that no message to a suppressed
-        # number is taken; when it took fewer rows than were due, those left are cancelled if
-        # their number is suppressed. Only then: a second statement on every claim costs more
-        # than the claim itself.
-        changed = due.exclude(suppression.blocked_q()).update(
-            status=SENDING, claim_token=token, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
-        )
-        if changed < expected:
-            _cancel_suppressed(due, now)
-        mine = list(Message.objects.filter(ids_q(ids), claim_token=token).values_list("pk", flat=True)) if changed else []
-    _announce([(pk, QUEUED, SENDING) for pk in mine])
+        if sql.updates_return_rows():
+            rows = sql.claim_messages(ids, fields, now=now, token=token, queued=QUEUED, sending=SENDING)
+            mine = [Message.from_db(alias, fields, row) for row in rows]
+        else:
+            mine = _claim_by_token(ids, fields, now, token, alias)
+        if len(mine) < len(set(ids)):
+            # Only when the claim left some behind: a second statement on every claim costs more
+            # than the claim itself.
+            _cancel_suppressed(Message.objects.filter(ids_q(ids), due_q(now)), now)
+    _announce([(message.pk, QUEUED, SENDING) for message in mine])
     return mine
+
+
+def _claim_by_token(ids, fields, now, token, alias):
+    due = Message.objects.filter(ids_q(ids), due_q(now))
+    if transaction.get_connection(alias).features.has_select_for_update_skip_locked:
+        free = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        if not free:
+            return []
+        due = Message.objects.filter(ids_q(free), due_q(now))
+    changed = due.exclude(suppression.blocked_q()).update(
+        status=SENDING, claim_token=token, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
+    )
+    if not changed:
+        return []
+    return list(Message.objects.filter(ids_q(ids), claim_token=token).only(*fields).order_by("pk"))
 
 
 def _cancel_suppressed(due, now):
@@ -307,11 +322,23 @@ def record_accepted(ids, *, d7_ids=None, **fields):
     """
     ids = list(ids)
     with transaction.atomic(using=db_alias()):
-        moved = change_many(ids, ACCEPTED, **fields)
-        overtaken = sorted(set(ids) - set(moved))
-        if overtaken and fields:
-            Message.objects.filter(ids_q(overtaken)).exclude(status__in=(QUEUED, SENDING)).update(**fields)
-        sql.bind_d7_ids(d7_ids)
+        moved = []
+        if ids and sql.updates_return_rows() and not signals.message_status_changed.has_listeners():
+            # The usual case in one statement: claimed messages (still ``sending``) accepted.
+            # With receivers connected each change is read first, to be announced with its old status.
+            now = timezone.now()
+            values = {"status": ACCEPTED, "updated_at": now, **fields}
+            _stamp(ACCEPTED, now, values)
+            rows = sql.accept_sent(ids, values, d7_ids, sending=SENDING)
+            moved = [pk for pk, _s, _level in rows]
+            progress.refresh_after_send({s for _pk, s, level in rows if progress.settled(ACCEPTED, level)})
+        rest = sorted(set(ids) - set(moved))
+        if rest:
+            moved += change_many(rest, ACCEPTED, **fields)
+            overtaken = sorted(set(rest) - set(moved))
+            if overtaken and fields:
+                Message.objects.filter(ids_q(overtaken)).exclude(status__in=(QUEUED, SENDING)).update(**fields)
+            sql.bind_d7_ids({pk: d7_ids[pk] for pk in rest if pk in d7_ids} if d7_ids else None)
     return moved
 
 

@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from d7sms import sql
-from d7sms.models import DeliveryReport, Message, MessageStatus, Sendout, SendoutStatus
+from d7sms.models import DeliveryReport, Message, MessageStatus, Sendout, SendoutStatus, Suppression
 from d7sms.status import ALLOWED_FROM
 from tests import sql_twins
 
@@ -65,6 +65,80 @@ def test_bind_d7_ids_equals_one_update_per_row():
     ids = [[Message.objects.get(pk=m.pk).d7_message_id for m in rows] for rows in (raw, orm)]
     assert [i and i.split("-")[:2] for i in ids[0][1:]] == [i and i.split("-")[:2] for i in ids[1][1:]]
     assert ids[0][0].startswith("kept-") and ids[1][0].startswith("kept-") and ids[0][3] is None
+
+
+CLAIM_FIELDS = ("id", "sendout_id", "to", "content", "dlr_level", "attempts")
+
+
+@pytest.mark.parametrize("skip_locked", [True, False])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_claim_messages_equals_an_update_read_back_by_token(monkeypatch, skip_locked, contiguous):
+    if not sql.updates_return_rows():
+        pytest.skip("this SQLite cannot return rows from an UPDATE: status.claim reads back by token")
+    if not skip_locked:
+        monkeypatch.setattr(type(connection.features), "has_select_for_update_skip_locked", False)
+    now = timezone.now()
+    statuses = [S.QUEUED, S.QUEUED, S.QUEUED, S.SENDING, S.ACCEPTED, S.QUEUED, S.PENDING, S.QUEUED, S.QUEUED]
+    raw, orm = twin_rows(statuses, content="Hi", attempts=1)
+    Suppression.objects.bulk_create([Suppression(number=raw[7].to), Suppression(number=raw[8].to)])  # opted out
+    for rows in (raw, orm):
+        Message.objects.filter(pk=rows[1].pk).update(next_attempt_at=now + timedelta(minutes=1))  # not due yet
+        Message.objects.filter(pk=rows[2].pk).update(next_attempt_at=now - timedelta(minutes=1))  # due
+        Message.objects.filter(pk=rows[8].pk).update(ignore_suppression=True)  # transactional: still sent
+    pick = slice(None) if contiguous else slice(None, None, 2)
+    got = [
+        claim(
+            [m.pk for m in rows[pick]], CLAIM_FIELDS, now=now, token=token, queued=S.QUEUED, sending=S.SENDING
+        )
+        for claim, rows, token in ((sql.claim_messages, raw, uuid.uuid4()), (sql_twins.claim_messages, orm, uuid.uuid4()))
+    ]
+    position = [{m.pk: i for i, m in enumerate(rows)} for rows in (raw, orm)]
+    assert [(position[0][r[0]], *r[2:]) for r in got[0]] == [(position[1][r[0]], *r[2:]) for r in got[1]]
+    assert [r[0] for r in got[0]] == sorted(r[0] for r in got[0]) and got[0]
+    claimed = {r[0] for r in got[0]}
+    assert raw[7].pk not in claimed and raw[8].pk in claimed  # opted out; opted out but transactional
+    assert all(r[1] == raw[0].sendout_id for r in got[0]) and all(r[-1] == 2 for r in got[0])
+    columns = ("status", "attempts", "claimed_at", "next_attempt_at")
+    assert [Message.objects.values_list(*columns).get(pk=m.pk) for m in raw] == [
+        Message.objects.values_list(*columns).get(pk=m.pk) for m in orm
+    ]
+    for claimed in got:
+        changed = Message.objects.filter(pk__in=[r[0] for r in claimed])
+        assert set(changed.values_list("updated_at", flat=True)) == {now}
+        tokens = set(changed.values_list("claim_token", flat=True))
+        assert len(tokens) == 1 and None not in tokens
+    # A second claim of the same ids changes nothing, so returns nothing.
+    assert sql.claim_messages([m.pk for m in raw[pick]], ("id",), now=now, token=uuid.uuid4(), queued=S.QUEUED,
+                              sending=S.SENDING) == []
+
+
+def test_accept_sent_equals_a_locked_read_an_update_and_a_bind():
+    if not sql.updates_return_rows():
+        pytest.skip("this SQLite cannot return rows from an UPDATE: status.record_accepted reads first")
+    now = timezone.now()
+    statuses = [S.SENDING, S.SENDING, S.SENDING, S.AT_SMSC, S.DELIVERED, S.QUEUED]
+    raw, orm = twin_rows(statuses, dlr_level=1)
+    for rows in (raw, orm):
+        Message.objects.filter(pk=rows[1].pk).update(d7_message_id=f"kept-{rows[1].pk}")
+    values = {"status": S.ACCEPTED, "updated_at": now, "accepted_at": now, "submitted_at": now}
+    got = [
+        accept([m.pk for m in rows], values, {m.pk: f"d7-{m.pk}" if i != 2 else None for i, m in enumerate(rows)},
+               sending=S.SENDING)
+        for accept, rows in ((sql.accept_sent, raw), (sql_twins.accept_sent, orm))
+    ]
+    position = [{m.pk: i for i, m in enumerate(rows)} for rows in (raw, orm)]
+    assert [(position[0][pk], level) for pk, _s, level in got[0]] == [(0, 1), (1, 1), (2, 1)]
+    assert [(position[1][pk], level) for pk, _s, level in got[1]] == [(0, 1), (1, 1), (2, 1)]
+    assert {s for _pk, s, _level in got[0]} == {raw[0].sendout_id}
+    columns = ("status", "accepted_at", "submitted_at")
+    assert [Message.objects.values_list(*columns).get(pk=m.pk) for m in raw] == [
+        Message.objects.values_list(*columns).get(pk=m.pk) for m in orm
+    ]
+    for moved in got:
+        assert set(Message.objects.filter(pk__in=[r[0] for r in moved]).values_list("updated_at", flat=True)) == {now}
+    d7 = [[Message.objects.get(pk=m.pk).d7_message_id for m in rows] for rows in (raw, orm)]
+    for ids, rows in zip(d7, (raw, orm), strict=True):
+        assert ids == [f"d7-{rows[0].pk}", f"kept-{rows[1].pk}", None, None, None, None]
 
 
 @pytest.mark.parametrize("sendout_status", list(SendoutStatus))

@@ -158,3 +158,65 @@ def test_a_message_in_flight_keeps_a_sendout_in_progress(counts):
     derived = progress.derive_status(sendout, counts)
     if any(s in counts for s in (S.ACCEPTED, S.AT_SMSC, S.UNKNOWN)):
         assert derived == SendoutStatus.IN_PROGRESS
+
+
+NOT_HANDED_OVER = (S.PENDING, S.QUEUED, S.SENDING)
+
+
+@given(
+    st.dictionaries(st.sampled_from(list(S)), st.integers(min_value=1, max_value=5), min_size=1),
+    st.sampled_from([s for s in S if s not in NOT_HANDED_OVER]),
+    st.sampled_from([0, 1, 2, 3]),
+    st.sampled_from([SendoutStatus.SUBMITTING, SendoutStatus.IN_PROGRESS, SendoutStatus.COMPLETED]),
+    st.booleans(),
+)
+def test_a_sent_message_settling_leaves_the_status_while_others_are_not_handed_over(counts, new, level, stored, sub):
+    """What progress.refresh_after_send relies on to skip the count."""
+    sendout = SimpleNamespace(status=stored, submitted_at=object() if sub else None, dlr_level=level)
+    counts = {**counts, S.SENDING: counts.get(S.SENDING, 0) + 1}
+    if not progress.settled(new, level) or sum(counts.get(s, 0) for s in NOT_HANDED_OVER) < 2:
+        return
+    after = {**counts, S.SENDING: counts[S.SENDING] - 1, new: counts.get(new, 0) + 1}
+    assert progress.derive_status(sendout, after) == progress.derive_status(sendout, counts)
+
+
+def test_a_window_is_spared_the_sendout_refresh_until_the_last_message_is_handed_over(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sendout = new_sendout()
+    a, b, c = make(3, sendout=sendout)
+    Message.objects.filter(sendout=sendout).update(dlr_level=0)  # accepted is as far as they go
+    Sendout.objects.filter(pk=sendout.pk).update(dlr_level=0)
+    refreshed = []
+    real = progress.refresh
+    monkeypatch.setattr(progress, "refresh", lambda pk: refreshed.append(pk) or real(pk))
+    status.claim([a.pk, b.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        status.record_accepted([a.pk], d7_ids={a.pk: "id-a"})
+    with django_capture_on_commit_callbacks(execute=True):
+        status.record_accepted([b.pk], d7_ids={b.pk: "id-b"})  # c is still queued
+    assert refreshed == []
+    status.claim([c.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert status.record_accepted([c.pk], d7_ids={c.pk: "id-c"}) == [c.pk]
+    assert refreshed == [sendout.pk]
+    assert Sendout.objects.get(pk=sendout.pk).status == SendoutStatus.COMPLETED
+    assert list(Message.objects.order_by("pk").values_list("d7_message_id", flat=True)) == ["id-a", "id-b", "id-c"]
+
+
+def test_record_accepted_announces_each_message_while_receivers_are_connected(django_capture_on_commit_callbacks):
+    a, b = make(2)
+    status.claim([a.pk, b.pk])
+    seen = []
+
+    def receiver(message_id, old, new, **kwargs):
+        seen.append((message_id, old, new))
+
+    signals.message_status_changed.connect(receiver, weak=False, dispatch_uid="t")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sorted(status.record_accepted([a.pk, b.pk], d7_ids={a.pk: "id-a", b.pk: "id-b"})) == [a.pk, b.pk]
+    finally:
+        signals.message_status_changed.disconnect(dispatch_uid="t")
+    assert sorted(seen) == [(a.pk, S.SENDING, S.ACCEPTED), (b.pk, S.SENDING, S.ACCEPTED)]
+    assert set(Message.objects.values_list("d7_message_id", flat=True)) == {"id-a", "id-b"}
