@@ -36,7 +36,7 @@ test-postgres: install-test
 
 # Refreshes the README's screenshots (docs/screenshots/); `make test` writes its own to artifacts/.
 screenshots: install-test browser
-	D7SMS_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -m browser tests/test_browser.py tests/test_browser_staff.py
+	D7SMS_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -m browser tests/test_browser*.py
 
 # wrk drives the webhook benchmark; ensure-wrk installs it or says up front what is used instead.
 bench: install-test

@@ -50,13 +50,13 @@ def test_preview_shows_release_times_and_the_sendout_page_what_waits(staff, site
     assert release.locator("strong").inner_text() == str(len(LONDON_NUMBERS))
     # Shown in the site's time zone (Europe/Berlin in the tests).
     assert date_format(timezone.localtime(opens), "DATETIME_FORMAT") in release.inner_text()
-    shot(page, "preview_quiet_hours.png")
+    shot(page, "preview-quiet-hours.png")
 
     page.click("#d7-confirm")
     page.wait_for_selector("#d7-follow")
     held = page.inner_text("#d7-quiet-held")
     assert f"{len(LONDON_NUMBERS)} waiting for quiet hours, next release at" in held
-    shot(page, "sendout_quiet_hours.png")
+    shot(page, "sendout-quiet-hours.png")
 
     assert sandbox.wait_idle(20)
     arrived = sorted(m["to"] for m in sandbox.accepted())

@@ -182,7 +182,7 @@ def render_chart(points, grain, total):
         out.append(f'<polyline class="d7c-{name}" points="{edge}" fill="none" style="fill:none" stroke-width="2"/>')
     out.append(f'<line class="d7c-axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0):.1f}" y2="{y(0):.1f}"/>')
     last = points[-1]
-    legend = ((f"Delivered: {last[1]:,}", "delivered"), (f"Failed: {last[2]:,}", "failed"), (f"Messages: {total:,}", None))
+    legend = ((f"Delivered: {last[1]:,}", "delivered"), (f"Failed: {last[2]:,}", "failed"), (f"Recipients: {total:,}", None))
     for i, (text, name) in enumerate(legend):
         lx = LEFT + i * 150
         if name:
