@@ -167,7 +167,7 @@ def test_chart_draws_deliveries_over_time(viewer_client):
     svg = response.content.decode()
     assert response["Content-Type"] == "image/svg+xml"
     assert svg.startswith("<svg") and svg.count("<polygon") == 2
-    assert "Delivered: 2" in svg and "Failed: 1" in svg and "Messages: 4" in svg
+    assert "Delivered: 2" in svg and "Failed: 1" in svg and "Recipients: 4" in svg
 
 
 def test_chart_of_a_sendout_without_reports(viewer_client):
