@@ -35,6 +35,8 @@ CANCELLABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
 TEXT_SHOWN = 40
 # A D7 message id (a UUID), matched exactly rather than as digits of a number.
 _D7_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]+")
+# What staff type for (part of) a number: digits, maybe a + and spaces, dots, dashes or brackets.
+_NUMBER_LIKE = re.compile(r"\+?[0-9 ().-]+")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -196,7 +198,7 @@ class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
         except InvalidNumber:
             pass
         digits = re.sub(r"[^0-9]", "", term)
-        if digits:
+        if digits and _NUMBER_LIKE.fullmatch(term):
             # Any run of digits: staff remember a part of a number ("123459"). A scan of the
             # column, but only of the rows the other filters leave, read a page at a time.
             found |= Q(to__contains=digits)
