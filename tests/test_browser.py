@@ -30,7 +30,8 @@ ARGS = [
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / (os.environ.get("D7SMS_SCREENSHOT_DIR") or "artifacts/screenshots")
 
-pytestmark = [
+# Every browser test module's marks (pytestmark = BROWSER).
+BROWSER = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
@@ -38,6 +39,7 @@ pytestmark = [
         reason=f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` to run the browser tests",
     ),
 ]
+pytestmark = BROWSER
 
 
 @pytest.fixture

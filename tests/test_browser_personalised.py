@@ -4,21 +4,11 @@ preview every recipient's own message, confirm, and find each text at the sandbo
 Uses the browser fixtures of tests/test_browser.py (Debian's Chromium; skipped without it).
 """
 
-import io
-
 import openpyxl
-import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
+from tests.test_browser import BROWSER, ARTIFACTS, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not __import__("os").path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` to run the browser tests",
-    ),
-]
+pytestmark = BROWSER
 
 ROWS = [
     ["first name", "mobile", "city"],

@@ -7,21 +7,13 @@ Uses the browser fixtures of tests/test_browser.py (Debian's Chromium; skipped w
 
 import datetime as dt
 
-import pytest
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
+from tests.test_browser import BROWSER, ARTIFACTS, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
 from tests.test_quiet_hours import BERLIN_NUMBERS, LONDON_NUMBERS, closed_in_london_open_in_berlin
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not __import__("os").path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` to run the browser tests",
-    ),
-]
+pytestmark = BROWSER
 
 
 def test_preview_shows_release_times_and_the_sendout_page_what_waits(staff, site, page, sandbox):

@@ -5,18 +5,9 @@ Uses the browser fixtures of tests/test_browser.py (Debian's Chromium; skipped w
 Screenshots go where that module's go (``make screenshots``: docs/screenshots/).
 """
 
-import pytest
+from tests.test_browser import BROWSER, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
 
-from tests.test_browser import CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not __import__("os").path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` to run the browser tests",
-    ),
-]
+pytestmark = BROWSER
 
 # The sandbox delivers numbers ending in 0 and reports those ending in 9 undelivered.
 RECIPIENTS = "+447911123450\n+447911123460\n+447911123459"

@@ -5,23 +5,15 @@ Uses the browser fixtures of tests/test_browser.py (Debian's Chromium; skipped w
 """
 
 import json
-import os
 import urllib.request
 from collections import Counter
 
 import pytest
 
 import d7sms
-from tests.test_browser import ARTIFACTS, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
+from tests.test_browser import BROWSER, ARTIFACTS, CHROMIUM, browser, page, shot, site, staff  # noqa: F401  (fixtures)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` to run the browser tests",
-    ),
-]
+pytestmark = BROWSER
 
 OPTED_OUT = ("+447911123451", "+447911123452")
 
