@@ -8,6 +8,7 @@ The cluster opens the test database (``D7SMS_DB_NAME``), talks to the test's san
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -126,3 +127,12 @@ def numbers(count, start=0):
             out.append(f"+447911{n:06d}")
         n += 1
     return out
+
+
+def redis_up():
+    """True when the Redis the PostgreSQL configuration's broker uses answers."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False

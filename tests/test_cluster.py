@@ -6,7 +6,6 @@ received: every message exactly once, nothing for what was cancelled.
 """
 
 import os
-import socket
 import time
 from collections import Counter
 from datetime import timedelta
@@ -18,7 +17,7 @@ from django.utils import timezone
 import d7sms
 from d7sms import housekeeping, tasks
 from d7sms.models import Sendout, SendoutStatus, Message, MessageStatus, SendMode
-from tests.cluster import Cluster, numbers, wait_for
+from tests.cluster import Cluster, numbers, redis_up, wait_for
 
 S = MessageStatus
 POSTGRES = os.environ.get("D7SMS_TEST_DATABASE") == "postgres"
@@ -28,18 +27,10 @@ CALLBACK = "https://127.0.0.1:9"
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 
-def _redis_up():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def e2e(d7_settings, sandbox):
     """Settings for sending into the sandbox from cluster processes; returns the cluster kwargs."""
-    if POSTGRES and not _redis_up():
+    if POSTGRES and not redis_up():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (needed as the django-q2 broker).")
     d7_settings.D7SMS = {**d7_settings.D7SMS, "CALLBACK_BASE_URL": CALLBACK}
     tasks._broker().purge_queue()  # leftovers of an earlier run on a shared Redis

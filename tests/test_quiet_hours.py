@@ -12,7 +12,6 @@ from html import unescape
 import os
 import random
 import re
-import socket
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -27,7 +26,7 @@ import d7sms
 from d7sms import api, quiet_hours, tasks
 from d7sms.models import Message, MessageStatus, Sendout, SendoutStatus
 from d7sms.quiet_hours import Window, WindowError, parse, release, zones_for
-from tests.cluster import Cluster, wait_for
+from tests.cluster import Cluster, redis_up, wait_for
 
 S = MessageStatus
 pytest_plugins = ["tests.admin_support"]
@@ -436,18 +435,10 @@ def test_a_remote_schedule_outside_the_window_is_refused(sync_sandbox):
 # -- a real cluster: nothing arrives before the release, everything after ---------------------------
 
 
-def _redis_up():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.cluster
 @pytest.mark.django_db(transaction=True)
 def test_cluster_holds_until_the_window_opens(d7_settings, sandbox):
-    if os.environ.get("D7SMS_TEST_DATABASE") == "postgres" and not _redis_up():
+    if os.environ.get("D7SMS_TEST_DATABASE") == "postgres" and not redis_up():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (needed as the django-q2 broker).")
     d7_settings.D7SMS = {**d7_settings.D7SMS, "CALLBACK_BASE_URL": ""}
     tasks._broker().purge_queue()  # leftovers of an earlier run on a shared broker
