@@ -24,11 +24,12 @@ from d7sms.admin import archive, attention, display, export, money, unknown
 from d7sms.admin.message_filters import (
     AttemptFilter, ReasonFilter, ResentFilter, SendoutFilter, StatusFilter,
 )
+from d7sms.admin.message_inlines import BatchCallbackInline, DeliveryReportInline
 from d7sms.admin.sendouts import SendPermissionMixin
 from d7sms.admin.paging import NO_FACETS, CappedPaginator
 from d7sms.admin.reasons import UNKNOWN_RESOLVED, explain
 from d7sms.admin.recipient_fields import fields_table
-from d7sms.models import FAILURES, BatchCallback, DeliveryReport, Message, MessageStatus
+from d7sms.models import FAILURES, Message, MessageStatus
 from d7sms.recipients import InvalidNumber, normalise
 
 CANCELLABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
@@ -37,59 +38,6 @@ TEXT_SHOWN = 40
 _D7_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]+")
 # What staff type for (part of) a number: digits, maybe a + and spaces, dots, dashes or brackets.
 _NUMBER_LIKE = re.compile(r"\+?[0-9 ().-]+")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class DeliveryReportInline(ReadOnlyInline):
-    model = DeliveryReport
-    fk_name = "message"
-    verbose_name_plural = gettext_lazy("delivery reports (DLR history)")
-    fields = ("received", "level", "message_status", "err", "done", "applied", "problem", "params")
-    readonly_fields = fields
-    ordering = ("received_at", "id")
-
-    @admin.display(description=gettext_lazy("received"))
-    def received(self, report):
-        return display.exact_time(report.received_at)
-
-    @admin.display(description=gettext_lazy("done date"))
-    def done(self, report):
-        return display.exact_time(report.done_date)
-
-    @admin.display(description=gettext_lazy("applied"))
-    def applied(self, report):
-        return display.exact_time(report.applied_at)
-
-
-class BatchCallbackInline(ReadOnlyInline):
-    model = BatchCallback
-    fk_name = "message"
-    verbose_name_plural = gettext_lazy("batch callbacks (callback history)")
-    fields = ("received", "kind", "status", "status_text", "d7_message_id", "applied", "problem")
-    readonly_fields = fields
-    ordering = ("received_at", "id")
-
-    @admin.display(description=gettext_lazy("received"))
-    def received(self, callback):
-        return display.exact_time(callback.received_at)
-
-    @admin.display(description=gettext_lazy("applied"))
-    def applied(self, callback):
-        return display.exact_time(callback.applied_at)
 
 
 class MessageAdmin(SendPermissionMixin, admin.ModelAdmin):
