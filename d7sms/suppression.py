@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
-from d7sms import conf, signals
+from d7sms import conf, signals, sql
 from d7sms.validation import with_footer  # noqa: F401  (the footer's place in a message)
 from d7sms.models import Suppression, db_alias
 from d7sms.recipients import InvalidNumber, normalise
@@ -34,8 +34,6 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 FOOTER_MAX = 160
 #: Stored as ``error_code`` on a message cancelled because its number opted out.
 ERROR_CODE = "suppressed"
-# Numbers per lookup: under SQLite's limit on parameters.
-_SLICE = 900
 _TRAILING = re.compile(r"[\s.!]+$")
 
 
@@ -87,7 +85,7 @@ def suppress_many(entries, source: str, *, user: AbstractBaseUser | None = None)
             for n, r in entries.items() if n not in known
         ]
         # The unique number decides against a concurrent add: that one's entry stays.
-        Suppression.objects.bulk_create(new, ignore_conflicts=True, batch_size=_SLICE)
+        Suppression.objects.bulk_create(new, ignore_conflicts=True, batch_size=sql.SLICE)
         added = [(e.number, e.reason) for e in new]
 
         def announce():
@@ -145,14 +143,9 @@ def among(numbers) -> set[str]:
         every = Suppression.objects.values_list("number", flat=True).iterator(chunk_size=5000)
         return {number for number in every if number in wanted}
     found = set()
-    for part in _slices(list(wanted)):
+    for part in sql.slices(wanted):
         found.update(Suppression.objects.filter(number__in=part).values_list("number", flat=True))
     return found
-
-
-def _slices(items):
-    for start in range(0, len(items), _SLICE):
-        yield items[start : start + _SLICE]
 
 
 def blocked_q() -> Q:
