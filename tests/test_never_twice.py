@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 import d7sms
-from d7sms import api, status, tasks
+from d7sms import api, sql, status, tasks
 from d7sms.models import DeliveryReport, Message, MessageStatus, SendMode, Sendout
 from tests.admin_support import VIEW
 from tests.cluster import numbers, wait_for
@@ -113,12 +113,15 @@ def test_concurrent_retries_of_one_sendout_resend_each_failure_once(live, sandbo
 # -- claims ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("returning", [True, False])
 @pytest.mark.parametrize("skip_locked", [True, False])
-def test_each_message_is_claimed_by_exactly_one_caller(live, monkeypatch, skip_locked):
-    # A database without SKIP LOCKED (older MySQL/MariaDB) cannot run here: the same path is
-    # taken by telling Django this database lacks the feature.
+def test_each_message_is_claimed_by_exactly_one_caller(live, monkeypatch, skip_locked, returning):
+    # A database without SKIP LOCKED (older MySQL/MariaDB) or without UPDATE ... RETURNING (those,
+    # SQLite before 3.35) cannot run here: the same paths are taken by telling d7sms it lacks them.
     if not skip_locked:
         monkeypatch.setattr(type(connection.features), "has_select_for_update_skip_locked", False)
+    if not returning:
+        monkeypatch.setattr(sql, "updates_return_rows", lambda: False)
     messages = Message.objects.bulk_create(
         [Message(to=n, content="x", status=S.QUEUED) for n in numbers(200, start=100)]
     )
